@@ -1,0 +1,208 @@
+"""The `colorizer` command."""
+import argparse
+import os
+import sys
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model on a folder of colour photos",
+                       description="Train a colorization model on a folder tree of colour photos (jpg/png/webp, read recursively; near-grayscale photos are skipped).")
+    p.add_argument("--data", required=True, help="folder of training photos")
+    p.add_argument("--val", help="folder of validation photos (metrics and a PNG grid after each epoch)")
+    p.add_argument("--model", default="unet", choices=["seed", "unet"], help="architecture (default: unet)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, state, grids")
+    p.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--epochs", type=float, default=100, help="epochs, may be fractional (default 100)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3 seed, 3e-4 unet)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--workers", type=int, default=2, help="threads decoding photos (default 2)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--lam", type=float, default=0.5, help="class rebalancing lambda (unet, default 0.5)")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--ckpt-minutes", type=float, default=5, help="checkpoint at least this often (default 5)")
+    p.add_argument("--limit", type=int, default=0, help="use at most this many training photos")
+    p.add_argument("--val-limit", type=int, default=200, help="validation photos used during training (default 200)")
+
+
+def cmd_train(a):
+    from .train import train
+    cfg = dict(data=a.data, val=a.val, arch=a.model, out=a.out, size=a.size, batch=a.batch, epochs=a.epochs,
+               lr=a.lr, resume=a.resume, workers=a.workers, threads=a.threads, seed=a.seed, lam=a.lam,
+               max_minutes=a.max_minutes, ckpt_minutes=a.ckpt_minutes, limit=a.limit, val_limit=a.val_limit)
+    train(cfg)
+    return 0
+
+
+def display(path):
+    """A path as printable text, whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _add_colorize(sub):
+    p = sub.add_parser("colorize", help="colorize photos (files and folders)",
+                       description="Colorize grayscale photos. Each output keeps the input's resolution and has the input's stem. "
+                                   "Inputs are never modified; outputs are written atomically. Exit status: 0 all done, 1 some failed, 2 usage error.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
+    p.add_argument("--model", default=None, help="bundled model name or .safetensors path (default: the bundled default)")
+    p.add_argument("--size", type=int, default=256, help="working size of the network in pixels (default 256; larger: finer colour, slower)")
+    p.add_argument("--vibrance", type=float, default=None,
+                   help="0..1, how vivid the colours are (classification models: annealed-mean temperature T = 1 - vibrance; default 0.62)")
+    p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format (default png; png keeps transparency)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
+    g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--max-megapixels", type=float, default=200, help="refuse larger images (default 200)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _collect(inputs, exts):
+    """(source path, relative output stem) for every input; folders are searched recursively."""
+    from .data import find_images
+    items, errors = [], []
+    for inp in inputs:
+        if os.path.isdir(inp):
+            found = find_images(inp, exts)
+            if not found:
+                errors.append((inp, "folder holds no images"))
+            for f in found:
+                rel = os.path.relpath(f, inp)
+                items.append((f, os.path.splitext(rel)[0]))
+        elif os.path.lexists(inp):
+            items.append((inp, os.path.splitext(os.path.basename(inp))[0]))
+        else:
+            errors.append((inp, "no such file or folder"))
+    return items, errors
+
+
+def cmd_colorize(a):
+    from tqdm import tqdm
+
+    from .checkpoint import WeightsError
+    from .data import IMAGE_EXTS
+    from .imageio import ImageError, save_image
+    from .pipeline import Colorizer
+
+    if a.size < 32 or a.size > 4096:
+        print("colorizer: error: --size must be between 32 and 4096", file=sys.stderr)
+        return 2
+    if a.vibrance is not None and not 0 <= a.vibrance <= 1:
+        print("colorizer: error: --vibrance must be between 0 and 1", file=sys.stderr)
+        return 2
+    exts = IMAGE_EXTS | {".gif", ".jp2", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".ico", ".psd"}
+    items, errors = _collect(a.inputs, exts)
+    for path, why in errors:
+        print(f"{display(path)}: {why}", file=sys.stderr)
+    if not items:
+        return 1
+    try:
+        colorizer = Colorizer.load(a.model)
+    except WeightsError as e:
+        print(f"colorizer: error: {e}", file=sys.stderr)
+        return 2
+    os.makedirs(a.out, exist_ok=True)
+    ext = "jpg" if a.format == "jpg" else "png"
+    fmt = "JPEG" if ext == "jpg" else "PNG"
+    inputs_real = {os.path.realpath(p) for p, _ in items}
+    taken = set()
+    failed = len(errors)
+    done = skipped = 0
+    bar = tqdm(items, desc="colorizing", unit="img", disable=a.quiet, file=sys.stderr)
+    for src, stem in bar:
+        dst = os.path.join(a.out, f"{stem}.{ext}")
+        n = 1
+        while os.path.realpath(dst) in taken:  # two inputs with one stem (a.jpg, a.png)
+            dst = os.path.join(a.out, f"{stem}_{n}.{ext}")
+            n += 1
+        taken.add(os.path.realpath(dst))
+        if os.path.realpath(dst) in inputs_real:
+            tqdm.write(f"{display(src)}: output {display(dst)} would overwrite an input; choose another -o", file=sys.stderr)
+            failed += 1
+            continue
+        if os.path.lexists(dst):
+            if a.skip_existing:
+                skipped += 1
+                continue
+            if not a.overwrite:
+                tqdm.write(f"{display(src)}: output {display(dst)} exists (use --overwrite or --skip-existing)", file=sys.stderr)
+                failed += 1
+                continue
+        try:
+            img = colorizer.colorize(src, vibrance=a.vibrance, size=a.size, max_pixels=int(a.max_megapixels * 1e6))
+            os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+            save_image(img, dst, fmt=fmt)
+            done += 1
+            for note in colorizer.last_notes:
+                tqdm.write(f"{display(src)}: note: {note}", file=sys.stderr)
+        except ImageError as e:
+            tqdm.write(f"{display(src)}: {e}", file=sys.stderr)
+            failed += 1
+        except MemoryError:
+            tqdm.write(f"{display(src)}: out of memory (try a smaller --size or image)", file=sys.stderr)
+            failed += 1
+        except OSError as e:
+            tqdm.write(f"{display(src)}: cannot write output ({e.strerror or e})", file=sys.stderr)
+            failed += 1
+    bar.close()
+    if not a.quiet:
+        print(f"{done} colorized, {skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_serve(sub):
+    p = sub.add_parser("serve", help="run the web app and HTTP API",
+                       description="Serve the web page (/) and the HTTP API (/api/colorize, /api/health, docs at /docs).")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--model", default=None, help="bundled model name or .safetensors path")
+    p.add_argument("--max-mb", type=float, default=25, help="largest upload in megabytes (default 25)")
+    p.add_argument("--max-megapixels", type=float, default=50, help="largest image in megapixels (default 50)")
+    p.add_argument("--concurrency", type=int, default=0, help="inferences at once (default: number of cores)")
+    p.add_argument("--queue", type=int, default=16, help="requests allowed to wait; beyond that the server answers 503 (default 16)")
+
+
+def cmd_serve(a):
+    from .server import serve
+    serve(host=a.host, port=a.port, model=a.model, max_bytes=int(a.max_mb * 1e6), max_pixels=int(a.max_megapixels * 1e6),
+          concurrency=a.concurrency or (os.cpu_count() or 1), queue_size=a.queue)
+    return 0
+
+
+def _add_models(sub):
+    sub.add_parser("models", help="list the bundled models", description="List the models bundled with the package.")
+
+
+def cmd_models(a):
+    from .checkpoint import read_model_file
+    from .pipeline import DEFAULT_MODEL, available_models, resolve_model
+    for name in available_models():
+        arch, config, info, state, extra = read_model_file(resolve_model(name)[0])
+        n = sum(v.numel() for v in state.values())
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name}{mark}: {arch}, {n / 1e6:.1f}M parameters, trained {info.get('epochs', '?'):.2f} epochs at {info.get('size', '?')} px" if isinstance(info.get('epochs'), (int, float)) else f"{name}{mark}: {arch}")
+    return 0
+
+
+def build_parser():
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="colorizer", description="Colour for grayscale photographs.")
+    parser.add_argument("--version", action="version", version=f"colorizer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_colorize(sub)
+    _add_train(sub)
+    _add_serve(sub)
+    _add_models(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    handler = {"colorize": cmd_colorize, "train": cmd_train, "serve": cmd_serve, "models": cmd_models}[a.command]
+    try:
+        return handler(a)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

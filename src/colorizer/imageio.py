@@ -1,0 +1,176 @@
+"""Reading any image a user may have into full-resolution lightness, and writing
+results atomically. Every failure is an ImageError with a one-line reason."""
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .checkpoint import atomic_write
+
+DEFAULT_MAX_PIXELS = 200_000_000  # refuse larger images (decompression bombs)
+Image.MAX_IMAGE_PIXELS = None      # we check sizes ourselves, before decoding
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
+
+
+class ImageError(Exception):
+    """An input that cannot be colorized; str() is a one-line reason."""
+
+
+def open_image(source, max_pixels=DEFAULT_MAX_PIXELS):
+    """Open and fully decode an image from a path, bytes, a file object or a PIL image.
+
+    Applies the EXIF orientation and takes the first frame of animations.
+    Returns (PIL image, notes) where notes is a list of remarks for the user."""
+    notes = []
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                raise ImageError("empty file")
+            fp = io.BytesIO(bytes(source))
+        elif isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if os.path.isdir(path):
+                raise ImageError("is a directory")
+            try:
+                if os.path.getsize(path) == 0:
+                    raise ImageError("empty file")
+                fp = open(path, "rb")
+            except ImageError:
+                raise
+            except PermissionError:
+                raise ImageError("permission denied") from None
+            except FileNotFoundError:
+                raise ImageError("no such file") from None
+            except OSError as e:
+                raise ImageError(f"cannot open ({e.strerror or e})") from None
+        else:
+            fp = source
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img = Image.open(fp)
+        except UnidentifiedImageError:
+            raise ImageError("not an image, or a format Pillow cannot read") from None
+        except Exception as e:  # noqa: BLE001 - Pillow raises many kinds
+            raise ImageError(f"cannot read image ({_short(e)})") from None
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageError("image has no pixels")
+    if max_pixels and w * h > max_pixels:
+        raise ImageError(f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels (limit {max_pixels / 1e6:.0f})")
+    if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+        notes.append(f"animated image: only the first of {img.n_frames} frames was colorized")
+        img.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except Exception as e:  # truncated data, bad CRC, decoder errors
+        raise ImageError(f"corrupt or truncated image data ({_short(e)})") from None
+    return img, notes
+
+
+def _short(e):
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return msg[:160]
+
+
+def split_alpha(img):
+    """Returns (image without alpha, alpha channel or None)."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA") if img.mode != "LA" else img
+        alpha = rgba.getchannel("A")
+        return (rgba.convert("L") if img.mode == "LA" else rgba.convert("RGB")), alpha
+    return img, None
+
+
+_SRGB_TO_LIN = None
+
+
+def _lightness_from_luminance(Y):
+    """CIE L* from relative luminance Y (white = 1)."""
+    Y = np.asarray(Y, dtype=np.float32)
+    f = np.where(Y > 0.008856, np.cbrt(np.maximum(Y, 0.008856)), 7.787 * Y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).astype(np.float32)
+
+
+def _srgb_to_linear(v):
+    v = np.asarray(v, dtype=np.float32)
+    return np.where(v > 0.04045, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4, v / 12.92).astype(np.float32)
+
+
+def _lut_8bit():
+    global _SRGB_TO_LIN
+    if _SRGB_TO_LIN is None:
+        _SRGB_TO_LIN = _srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+    return _SRGB_TO_LIN
+
+
+# Y from linear sRGB (the middle row of XYZ_FROM_RGB)
+_YR, _YG, _YB = 0.212671, 0.715160, 0.072169
+
+
+def lightness(img):
+    """Full-resolution CIE L* (float32, H x W, 0..100) of any PIL image, and whether
+    the input had colour. Gray values are taken as sRGB grays (R = G = B), so a
+    gray input round-trips exactly. Modes 1, L, I;16*, I, F, P, RGB, CMYK, YCbCr..."""
+    mode = img.mode
+    had_colour = False
+    if mode in ("1", "L"):
+        lin = _lut_8bit()[np.asarray(img.convert("L"), dtype=np.uint8)]
+        return _lightness_from_luminance(lin), had_colour  # Y of a gray = its linear value
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img.convert("F") if mode not in ("F",) else img, dtype=np.float32)
+        if mode.startswith("I;16"):
+            scale = 65535.0
+        elif mode == "I":
+            scale = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        else:
+            scale = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max(initial=0) <= 255 else 65535.0)
+        v = np.nan_to_num(arr / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
+        return _lightness_from_luminance(_srgb_to_linear(v)), had_colour
+    rgb = img.convert("RGB")
+    a = np.asarray(rgb, dtype=np.uint8)
+    had_colour = not (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2]))
+    lut = _lut_8bit()
+    H = a.shape[0]
+    out = np.empty(a.shape[:2], dtype=np.float32)
+    for y0 in range(0, H, 1024):  # in strips, to bound memory on huge photos
+        s = a[y0:y0 + 1024]
+        Y = _YR * lut[s[..., 0]] + _YG * lut[s[..., 1]] + _YB * lut[s[..., 2]]
+        out[y0:y0 + 1024] = _lightness_from_luminance(Y)
+    return out, had_colour
+
+
+def _prepared(img, fmt, quality):
+    """The image and save options for a format (JPEG has no alpha: flatten on white)."""
+    if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+        bg = Image.new("RGB", img.size, (255, 255, 255))
+        bg.paste(img, mask=img.getchannel("A") if "A" in img.mode else None)
+        img = bg
+    if fmt in ("JPEG", "WEBP"):
+        return img, {"quality": quality}
+    if fmt == "PNG":
+        return img, {"compress_level": 1}
+    return img, {}
+
+
+def save_image(img, path, fmt=None, quality=95):
+    """Write atomically (temp file + rename): an interrupted write leaves no partial file."""
+    fmt = fmt or OUTPUT_FORMATS.get(os.path.splitext(path)[1].lstrip(".").lower(), "PNG")
+    img, kwargs = _prepared(img, fmt, quality)
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+def encode_image(img, fmt="PNG", quality=95):
+    img, kwargs = _prepared(img, fmt, quality)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
