@@ -185,6 +185,43 @@ def cmd_models(a):
     return 0
 
 
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="measure a model on colour photos",
+                       description="Convert each photo to grayscale, colorize it, and compare with the original: PSNR, SSIM, CIEDE2000, "
+                                   "colourfulness, FD-Lite0, beside the gray baseline. Writes JSON, Markdown and an HTML page with an image grid.")
+    p.add_argument("--data", required=True, help="folder of colour photos (ground truth)")
+    p.add_argument("--model", action="append", default=None,
+                   help="bundled model name or .safetensors path; repeat to compare several (default: the bundled default)")
+    p.add_argument("--size", type=int, default=256, help="photos are centre-cropped and resized to SIZE x SIZE (default 256)")
+    p.add_argument("--vibrance", type=float, action="append", default=None, help="vibrance(s) to evaluate; repeat for a sweep")
+    p.add_argument("--out", default=None, metavar="REPORT_DIR", help="write report.json, report.md, report.html and grids here")
+    p.add_argument("--limit", type=int, default=0, help="use at most this many photos")
+    p.add_argument("--grid", type=int, default=16, help="photos shown in the HTML grid (default 16)")
+    p.add_argument("--no-fd", action="store_true", help="skip the FD-Lite0 Frechet distance")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+
+
+def cmd_evaluate(a):
+    from .evaluate import run_cli
+    return run_cli(a)
+
+
+def _add_prior(sub):
+    p = sub.add_parser("prior", help="compute colour-class rebalancing weights from your photos",
+                       description="Histogram the a,b colours of a folder of photos over the colour bins, smooth it, and write the "
+                                   "class-rebalancing weights w ~ ((1-lambda) p + lambda/Q)^-1 (JSON). Training computes them the same way.")
+    p.add_argument("--data", required=True, help="folder of colour photos")
+    p.add_argument("--lam", type=float, default=0.5, help="lambda (default 0.5)")
+    p.add_argument("--size", type=int, default=128, help="photos are read at this size (default 128)")
+    p.add_argument("--limit", type=int, default=0, help="use at most this many photos")
+    p.add_argument("-o", "--out", required=True, help="output JSON file")
+
+
+def cmd_prior(a):
+    from .evaluate import run_prior
+    return run_prior(a)
+
+
 def build_parser():
     from . import __version__
     parser = argparse.ArgumentParser(prog="colorizer", description="Colour for grayscale photographs.")
@@ -192,6 +229,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     _add_colorize(sub)
     _add_train(sub)
+    _add_evaluate(sub)
+    _add_prior(sub)
     _add_serve(sub)
     _add_models(sub)
     return parser
@@ -200,7 +239,8 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
-    handler = {"colorize": cmd_colorize, "train": cmd_train, "serve": cmd_serve, "models": cmd_models}[a.command]
+    handler = {"colorize": cmd_colorize, "train": cmd_train, "serve": cmd_serve, "models": cmd_models,
+               "evaluate": cmd_evaluate, "prior": cmd_prior}[a.command]
     try:
         return handler(a)
     except KeyboardInterrupt:
