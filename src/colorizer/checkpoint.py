@@ -1,6 +1,7 @@
 """Saving and loading model files (safetensors only) and training state, atomically."""
 import json
 import os
+import re
 import tempfile
 
 import torch
@@ -85,9 +86,45 @@ def read_model_file(path):
         info = json.loads(meta.get("info", "{}"))
     except json.JSONDecodeError:
         raise WeightsError(f"{path}: corrupt metadata") from None
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not arch:
+        raise WeightsError(f"{path}: corrupt metadata (no architecture name)")
+    if not isinstance(config, dict) or not isinstance(info, dict):
+        raise WeightsError(f"{path}: corrupt metadata (config and info must be JSON objects)")
     state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
-    return meta.get("arch"), config, info, state, extra
+    if not state:
+        raise WeightsError(f"{path}: the file holds no model weights")
+    bins = extra.get("bins")
+    if bins is not None and (bins.ndim != 2 or bins.shape[1] != 2 or bins.shape[0] < 2
+                             or bins.shape[0] != config.get("num_bins", bins.shape[0])):
+        raise WeightsError(f"{path}: colour bins of shape {tuple(bins.shape)} do not fit the model "
+                           f"(expected ({config.get('num_bins', 'Q')}, 2))")
+    return arch, config, info, state, extra
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(folder, before, final_exts=(".png", ".jpg")):
+    """Delete the temporary files that atomic_write left below folder when its process was
+    killed (SIGKILL, power loss) while writing: hidden '.NAME.XXXXXXXX.tmp' files whose NAME
+    ends with one of final_exts and that were last written before the time `before` (so a
+    concurrent writer's files are left alone). Returns the removed paths."""
+    removed = []
+    for dirpath, _, filenames in os.walk(folder):
+        for f in filenames:
+            m = _TEMP_NAME.match(f)
+            if not m or not m.group("final").lower().endswith(final_exts):
+                continue
+            p = os.path.join(dirpath, f)
+            try:
+                if os.lstat(p).st_mtime < before:
+                    os.unlink(p)
+                    removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 def save_train_state(run_dir, optimizer, state):
@@ -97,7 +134,18 @@ def save_train_state(run_dir, optimizer, state):
 
 
 def load_train_state(run_dir):
-    with open(os.path.join(run_dir, "state.json"), encoding="utf-8") as f:
-        state = json.load(f)
-    opt = torch.load(os.path.join(run_dir, "optimizer.pt"), map_location="cpu", weights_only=True)
+    """(state dict, optimizer state dict); optimizer.pt is read with weights_only=True, so a
+    tampered file cannot run code. Raises WeightsError with a one-line reason."""
+    try:
+        with open(os.path.join(run_dir, "state.json"), encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{run_dir}: unreadable training state state.json ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or not isinstance(state.get("config"), dict):
+        raise WeightsError(f"{run_dir}: corrupt training state state.json")
+    try:
+        opt = torch.load(os.path.join(run_dir, "optimizer.pt"), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError, OSError...
+        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise WeightsError(f"{run_dir}: unreadable optimizer state optimizer.pt ({msg})") from None
     return state, opt

@@ -1,7 +1,9 @@
 """The `colorizer` command."""
 import argparse
 import os
+import signal
 import sys
+import time
 
 
 def _add_train(sub):
@@ -11,19 +13,19 @@ def _add_train(sub):
     p.add_argument("--val", help="folder of validation photos (metrics and a PNG grid after each epoch)")
     p.add_argument("--model", default="unet", choices=["seed", "unet"], help="architecture (default: unet)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, state, grids")
-    p.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--epochs", type=float, default=100, help="epochs, may be fractional (default 100)")
+    p.add_argument("--size", type=int, default=None, help="training crop size (default 256)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default 16)")
+    p.add_argument("--epochs", type=float, default=None, help="epochs, may be fractional (default 100)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3 seed, 3e-4 unet)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    p.add_argument("--workers", type=int, default=2, help="threads decoding photos (default 2)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--lam", type=float, default=0.5, help="class rebalancing lambda (unet, default 0.5)")
-    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
-    p.add_argument("--ckpt-minutes", type=float, default=5, help="checkpoint at least this often (default 5)")
-    p.add_argument("--limit", type=int, default=0, help="use at most this many training photos")
-    p.add_argument("--val-limit", type=int, default=200, help="validation photos used during training (default 200)")
+    p.add_argument("--workers", type=int, default=None, help="threads decoding photos (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--lam", type=float, default=None, help="class rebalancing lambda (unet, default 0.5)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--ckpt-minutes", type=float, default=None, help="checkpoint at least this often (default 5)")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many training photos")
+    p.add_argument("--val-limit", type=int, default=None, help="validation photos used during training (default 200)")
 
 
 def cmd_train(a):
@@ -36,8 +38,10 @@ def cmd_train(a):
 
 
 def display(path):
-    """A path as printable text, whatever bytes its name holds."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path (or message) as printable, one-line text, whatever bytes its name holds:
+    undecodable bytes and control characters (newlines, terminal escapes) are escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _add_colorize(sub):
@@ -58,13 +62,18 @@ def _add_colorize(sub):
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def _collect(inputs, exts):
-    """(source path, relative output stem) for every input; folders are searched recursively."""
+def _collect(inputs, exts, exclude=None):
+    """(source path, relative output stem) for every input; folders are searched recursively.
+    When the folder `exclude` (the output folder) lies inside an input folder, the files
+    below it (the results of an earlier run) are not taken as inputs."""
     from .data import find_images
     items, errors = [], []
+    skip = os.path.join(os.path.realpath(exclude), "") if exclude else None
     for inp in inputs:
         if os.path.isdir(inp):
             found = find_images(inp, exts)
+            if skip and os.path.join(os.path.realpath(inp), "") != skip:
+                found = [f for f in found if not os.path.realpath(f).startswith(skip)]
             if not found:
                 errors.append((inp, "folder holds no images"))
             for f in found:
@@ -80,7 +89,7 @@ def _collect(inputs, exts):
 def cmd_colorize(a):
     from tqdm import tqdm
 
-    from .checkpoint import WeightsError
+    from .checkpoint import WeightsError, remove_stale_temps
     from .data import IMAGE_EXTS
     from .imageio import ImageError, save_image
     from .pipeline import Colorizer
@@ -92,7 +101,7 @@ def cmd_colorize(a):
         print("colorizer: error: --vibrance must be between 0 and 1", file=sys.stderr)
         return 2
     exts = IMAGE_EXTS | {".gif", ".jp2", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".ico", ".psd"}
-    items, errors = _collect(a.inputs, exts)
+    items, errors = _collect(a.inputs, exts, exclude=a.out)
     for path, why in errors:
         print(f"{display(path)}: {why}", file=sys.stderr)
     if not items:
@@ -100,9 +109,23 @@ def cmd_colorize(a):
     try:
         colorizer = Colorizer.load(a.model)
     except WeightsError as e:
-        print(f"colorizer: error: {e}", file=sys.stderr)
+        print(f"colorizer: error: {display(str(e))}", file=sys.stderr)
         return 2
-    os.makedirs(a.out, exist_ok=True)
+    try:
+        started = time.time()
+        os.makedirs(a.out, exist_ok=True)
+        stale = remove_stale_temps(a.out, before=started)
+    except OSError as e:
+        print(f"colorizer: error: cannot use output folder {display(a.out)} ({e.strerror or e})", file=sys.stderr)
+        return 2
+    if stale:
+        print(f"colorizer: removed {len(stale)} unfinished temporary file(s) left in {display(a.out)} by an interrupted run", file=sys.stderr)
+    # SIGTERM (kill, a closing terminal, a service manager) stops like Ctrl-C: the output being
+    # written is removed instead of being left as a temporary file
+    try:
+        old_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        old_sigterm = None
     ext = "jpg" if a.format == "jpg" else "png"
     fmt = "JPEG" if ext == "jpg" else "PNG"
     inputs_real = {os.path.realpath(p) for p, _ in items}
@@ -145,10 +168,20 @@ def cmd_colorize(a):
         except OSError as e:
             tqdm.write(f"{display(src)}: cannot write output ({e.strerror or e})", file=sys.stderr)
             failed += 1
+        except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+            msg = str(e).splitlines()[0][:160] if str(e) else ""
+            tqdm.write(f"{display(src)}: failed ({display(f'{type(e).__name__}: {msg}')})", file=sys.stderr)
+            failed += 1
     bar.close()
+    if old_sigterm is not None:
+        signal.signal(signal.SIGTERM, old_sigterm)
     if not a.quiet:
         print(f"{done} colorized, {skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _add_serve(sub):
@@ -161,12 +194,24 @@ def _add_serve(sub):
     p.add_argument("--max-megapixels", type=float, default=50, help="largest image in megapixels (default 50)")
     p.add_argument("--concurrency", type=int, default=0, help="inferences at once (default: number of cores)")
     p.add_argument("--queue", type=int, default=16, help="requests allowed to wait; beyond that the server answers 503 (default 16)")
+    p.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
+                   help="allow cross-origin requests from ORIGIN (repeatable); CORS is closed by default")
+    p.add_argument("--request-timeout", type=float, default=60, help="seconds a client may take to upload (default 60)")
 
 
 def cmd_serve(a):
+    from .checkpoint import WeightsError
     from .server import serve
-    serve(host=a.host, port=a.port, model=a.model, max_bytes=int(a.max_mb * 1e6), max_pixels=int(a.max_megapixels * 1e6),
-          concurrency=a.concurrency or (os.cpu_count() or 1), queue_size=a.queue)
+    try:
+        serve(host=a.host, port=a.port, model=a.model, max_bytes=int(a.max_mb * 1e6), max_pixels=int(a.max_megapixels * 1e6),
+          concurrency=a.concurrency or (os.cpu_count() or 1), queue_size=a.queue,
+              allow_origins=a.allow_origin or None, request_timeout=a.request_timeout)
+    except WeightsError as e:
+        print(f"colorizer: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # port in use, permission denied
+        print(f"colorizer: error: cannot serve on {a.host}:{a.port} ({e.strerror or e})", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -68,3 +68,11 @@ def in_gamut(lab, tol=1e-6):
     """True where an Lab colour maps into the sRGB cube without clipping."""
     rgb = lab_to_rgb(lab, clip=False)
     return ((rgb >= -tol) & (rgb <= 1 + tol)).all(dim=-3)
+
+
+def lightness_to_gray(L):
+    """The sRGB gray (R = G = B, in [0, 1]) of lightness L: exactly neutral, unlike
+    lab_to_rgb(L, 0, 0), whose D65 white is a hair off the sRGB matrix's white."""
+    fy = (L + 16) / 116
+    Y = torch.where(fy > _F_EPS, fy ** 3, (fy - 16 / 116) / _KAPPA)
+    return linear_to_srgb(Y.clamp(0, 1)).clamp(0, 1)

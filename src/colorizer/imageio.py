@@ -2,6 +2,7 @@
 results atomically. Every failure is an ImageError with a one-line reason."""
 import io
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -20,6 +21,10 @@ class ImageError(Exception):
     """An input that cannot be colorized; str() is a one-line reason."""
 
 
+class ImageTooLarge(ImageError):
+    """An image over the pixel limit (refused from its header, before decoding)."""
+
+
 def open_image(source, max_pixels=DEFAULT_MAX_PIXELS):
     """Open and fully decode an image from a path, bytes, a file object or a PIL image.
 
@@ -27,30 +32,17 @@ def open_image(source, max_pixels=DEFAULT_MAX_PIXELS):
     Returns (PIL image, notes) where notes is a list of remarks for the user."""
     notes = []
     if isinstance(source, Image.Image):
-        img = source
+        return _decode(source, notes, max_pixels)
+    opened = None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError("empty file")
+        fp = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        fp = opened = _open_regular_file(os.fspath(source))
     else:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            if len(source) == 0:
-                raise ImageError("empty file")
-            fp = io.BytesIO(bytes(source))
-        elif isinstance(source, (str, os.PathLike)):
-            path = os.fspath(source)
-            if os.path.isdir(path):
-                raise ImageError("is a directory")
-            try:
-                if os.path.getsize(path) == 0:
-                    raise ImageError("empty file")
-                fp = open(path, "rb")
-            except ImageError:
-                raise
-            except PermissionError:
-                raise ImageError("permission denied") from None
-            except FileNotFoundError:
-                raise ImageError("no such file") from None
-            except OSError as e:
-                raise ImageError(f"cannot open ({e.strerror or e})") from None
-        else:
-            fp = source
+        fp = source
+    try:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -59,17 +51,44 @@ def open_image(source, max_pixels=DEFAULT_MAX_PIXELS):
             raise ImageError("not an image, or a format Pillow cannot read") from None
         except Exception as e:  # noqa: BLE001 - Pillow raises many kinds
             raise ImageError(f"cannot read image ({_short(e)})") from None
+        return _decode(img, notes, max_pixels)
+    finally:
+        if opened is not None:
+            opened.close()  # the decoded image no longer needs it (exif_transpose copies)
+
+
+def _open_regular_file(path):
+    """Open a path for reading, refusing what is not a regular, non-empty file (a folder,
+    a pipe that would block, a device) with a one-line reason."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageError("is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError("not a regular file (a pipe, socket or device)")
+        if st.st_size == 0:
+            raise ImageError("empty file")
+        return open(path, "rb")
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except OSError as e:
+        raise ImageError(f"cannot open ({e.strerror or e})") from None
+
+
+def _decode(img, notes, max_pixels):
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError("image has no pixels")
     if max_pixels and w * h > max_pixels:
-        raise ImageError(f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels (limit {max_pixels / 1e6:.0f})")
-    if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
-        notes.append(f"animated image: only the first of {img.n_frames} frames was colorized")
-        img.seek(0)
+        raise ImageTooLarge(f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels (limit {max_pixels / 1e6:.0f})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+                notes.append(f"animated image: only the first of {img.n_frames} frames was colorized")
+                img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
     except Exception as e:  # truncated data, bad CRC, decoder errors

@@ -4,11 +4,11 @@ import numpy as np
 
 
 def psnr(pred, truth):
-    """PSNR in dB on 8-bit RGB."""
+    """PSNR in dB on 8-bit RGB (identical images: capped at 100 dB so means stay finite)."""
     p = np.round(np.clip(pred, 0, 1) * 255).astype(np.float64)
     t = np.round(np.clip(truth, 0, 1) * 255).astype(np.float64)
     mse = np.mean((p - t) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return 100.0 if mse == 0 else min(100.0, float(10 * np.log10(255.0 ** 2 / mse)))
 
 
 def ssim(pred, truth):

@@ -156,19 +156,24 @@ class Colorizer:
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the
-        input's size (RGB, or RGBA when the input had transparency)."""
+        input's size (RGB, or RGBA when the input had transparency). Remarks for the
+        user (a colour input, an animation) are left in self.last_notes."""
+        out, self.last_notes = self.colorize_with_notes(image, vibrance=vibrance, size=size, max_pixels=max_pixels)
+        return out
+
+    def colorize_with_notes(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
+        """As colorize(), returning (image, notes); safe to call from several threads."""
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         img, notes = open_image(image, **kw)
         img, alpha = split_alpha(img)
         L, had_colour = lightness(img)
         if had_colour:
             notes.append("colour input: converted to grayscale first")
-        self.last_notes = notes
         rgb = self.colorize_lightness(L, vibrance=vibrance, size=size)
         out = Image.fromarray(rgb, "RGB")
         if alpha is not None:
             out.putalpha(alpha)
-        return out
+        return out, notes
 
     def colorize_lightness(self, L, vibrance=None, size=DEFAULT_SIZE):
         """Full-resolution L* (H, W) float32 -> RGB uint8 (H, W, 3)."""

@@ -116,7 +116,8 @@ def validate(model, arch, extra, val, device, vibrance=None, batch=32, grid_path
 
 
 def train(cfg):
-    cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+    given = {k: v for k, v in cfg.items() if v is not None}
+    cfg = {**DEFAULTS, **given}
     from tqdm import tqdm
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
@@ -133,7 +134,7 @@ def train(cfg):
             raise FileNotFoundError(f"{run}: nothing to resume (no state.json)")
         resumed, opt_state = load_train_state(run)
         # the run's own settings win, except the budget the user extends
-        keep = {k: cfg[k] for k in ("epochs", "max_minutes", "ckpt_minutes", "threads", "workers") if k in cfg}
+        keep = {k: given[k] for k in ("epochs", "max_minutes", "ckpt_minutes", "threads", "workers") if k in given}
         cfg = {**resumed["config"], **keep, "out": run, "resume": True}
         arch = cfg["arch"]
         lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
@@ -185,6 +186,7 @@ def train(cfg):
     t_start = time.time()
     t_ckpt = time.time()
     seen, t_rate = 0, time.time()
+    loss_sum, loss_n = 0.0, 0  # mean training loss since the last record
     model.train()
     bar = tqdm(total=total, initial=step, desc=f"train {arch}", unit="step", dynamic_ncols=True)
     stop_reason = "done"
@@ -204,6 +206,7 @@ def train(cfg):
         opt.step()
         step += 1
         seen += len(idx)
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         now = time.time()
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v.item():.4f}" for k, v in parts.items()},
@@ -211,7 +214,8 @@ def train(cfg):
         end_of_epoch = step % spe == 0 or step == total
         out_of_time = cfg["max_minutes"] and (now - t_start) > 60 * cfg["max_minutes"]
         if end_of_epoch or out_of_time:
-            rec = {"step": step, "epoch": round(step / spe, 3), "loss": float(loss.item()), "minutes": round((now - t_start) / 60, 2)}
+            rec = {"step": step, "epoch": round(step / spe, 3), "loss": loss_sum / max(1, loss_n), "minutes": round((now - t_start) / 60, 2)}
+            loss_sum, loss_n = 0.0, 0
             if val_set is not None:
                 rec.update(validate(model, arch, extra, val_set, device, vibrance=cfg.get("vibrance"),
                                     grid_path=os.path.join(run, f"val_grid_step{step:07d}.png")))

@@ -1,0 +1,28 @@
+# One command each: `make demo` colorizes the sample photos, `make test` runs the tests.
+# Both create .venv when missing and install torch==2.13.0 (the CPU wheel) first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[serve,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m colorizer.samples samples
+	$(BIN)/colorizer colorize samples -o outputs --overwrite
+	@echo "Done: the colorized photos are in outputs/"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf outputs samples .pytest_cache

@@ -1,0 +1,165 @@
+"""The web page in a real browser (Debian's chromium driven by Playwright): upload a
+photo, see it in gray, get the colorized result, move the comparison slider, change the
+vibrance, download, and see an error for a file that is not a photo.
+
+Needs the `playwright` Python package and /usr/bin/chromium (apt-get install chromium);
+no browser is downloaded. Skipped when either is missing."""
+import io
+import os
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import gradient_image
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+uvicorn = pytest.importorskip("uvicorn")
+
+from colorizer.server import create_app  # noqa: E402
+
+W, H = 160, 120
+
+
+@pytest.fixture(scope="module")
+def server_url(tiny_model_path):
+    """The app with the tiny model, served by uvicorn in a thread on a free loopback port."""
+    app = create_app(model=tiny_model_path, concurrency=1, queue_size=4)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" and "422" not in m.text else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: problems.append(f"external request: {r.url}")
+            if not r.url.startswith((server_url, "blob:", "data:")) else None)
+    page.goto(server_url + "/")
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def colour_photo(path):
+    gradient_image(W, H).save(path, "JPEG", quality=92)
+    return str(path)
+
+
+def is_colour(img):
+    a = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return np.abs(a[..., 0] - a[..., 1]).mean() + np.abs(a[..., 1] - a[..., 2]).mean() > 2.0
+
+
+def canvas_is_gray(page):
+    return page.evaluate("""() => {
+        const c = document.getElementById('before');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) return false;
+        return c.width > 0;
+    }""")
+
+
+def drag_slider(page, selector, fraction):
+    slider = page.locator(selector)
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fraction, y, steps=5)
+    page.mouse.up()
+
+
+def test_upload_compare_vibrance_download(page, tmp_path):
+    page.set_input_files("#file", colour_photo(tmp_path / "holiday.jpg"))
+    page.wait_for_selector("body[data-state=done]")
+
+    # the colour photo is shown in gray, the result at the photo's size
+    assert canvas_is_gray(page)
+    assert page.evaluate("() => [document.getElementById('after').naturalWidth, document.getElementById('after').naturalHeight]") == [W, H]
+    assert "converted to grayscale" in page.inner_text("#notes")
+
+    # the comparison slider clips the "after" image
+    drag_slider(page, "#split", 0.2)
+    value = int(page.input_value("#split"))
+    assert 5 <= value <= 35
+    assert page.evaluate("() => document.getElementById('after').style.clipPath") == f"inset(0px 0px 0px {value}%)"
+    page.focus("#split")
+    page.keyboard.press("End")
+    assert page.evaluate("() => document.getElementById('after').style.clipPath") == "inset(0px 0px 0px 100%)"
+
+    # a new vibrance colorizes again
+    first = page.get_attribute("#download", "href")
+    page.focus("#vibrance")
+    page.keyboard.press("Home")  # vibrance 0: fires input and change
+    page.wait_for_function("first => document.getElementById('download').href !== first "
+                           "&& document.body.dataset.state === 'done'", arg=first)
+    assert page.inner_text("#vibrance-value") == "0.00"
+
+    # download the result
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename == "holiday-color.png"
+    with open(download.path(), "rb") as f:
+        out = Image.open(io.BytesIO(f.read()))
+    assert out.format == "PNG" and out.size == (W, H) and is_colour(out)
+    assert page.is_hidden("#error")
+
+
+def test_drop_a_photo(page, tmp_path):
+    data = io.BytesIO()
+    gradient_image(W, H, mode="L").save(data, "PNG")
+    handle = page.evaluate_handle("""bytes => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], 'scan.png', { type: 'image/png' }));
+        return dt;
+    }""", list(data.getvalue()))
+    page.dispatch_event("#drop", "drop", {"dataTransfer": handle})
+    page.wait_for_selector("body[data-state=done]")
+    assert page.get_attribute("#download", "download") == "scan-color.png"
+
+
+def test_not_a_photo_shows_an_error(page, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a photo\n" * 20)
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not an image" in page.inner_text("#error")
+    assert page.get_attribute("#download", "aria-disabled") == "true"

@@ -1,0 +1,114 @@
+"""The CLI end to end on generated images of several modes and sizes."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import gradient_image
+
+
+def run_cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "colorizer", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("in")
+    cases = {
+        "gray.png": gradient_image(120, 80, "L"),
+        "rgb.jpg": gradient_image(200, 150, "RGB"),
+        "tall.png": gradient_image(31, 257, "L"),
+        "sixteen.png": gradient_image(64, 48, "L").convert("I;16"),
+        "alpha.png": gradient_image(50, 70, "RGBA"),
+        "pal.gif": gradient_image(77, 33, "P"),
+        "bw.bmp": gradient_image(40, 40, "1"),
+    }
+    for name, img in cases.items():
+        img.save(d / name)
+    os.makedirs(d / "nested")
+    gradient_image(65, 65, "L").save(d / "nested" / "deep.webp")
+    return d
+
+
+def test_colorize_folder_keeps_sizes_and_never_touches_inputs(inputs, tmp_path, tiny_model_path):
+    before = {p: sha(p) for p in inputs.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    r = run_cli("colorize", str(inputs), "-o", str(out), "--model", tiny_model_path, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    after = {p: sha(p) for p in inputs.rglob("*") if p.is_file()}
+    assert before == after
+    for src in before:
+        rel = src.relative_to(inputs).with_suffix(".png")
+        res = Image.open(out / rel)
+        assert res.size == Image.open(src).size, rel
+        assert res.mode in ("RGB", "RGBA")
+    assert Image.open(out / "alpha.png").mode == "RGBA"
+    # the output's lightness is the input's own: gray in, same gray levels out (within rounding)
+    g = np.asarray(Image.open(inputs / "gray.png").convert("L"), dtype=float)
+    o = np.asarray(Image.open(out / "gray.png").convert("L"), dtype=float)
+    assert np.abs(g - o).mean() < 2.5
+
+
+def test_jpg_output_bad_file_and_exit_status(inputs, tmp_path, tiny_model_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    out = tmp_path / "o2"
+    r = run_cli("colorize", str(inputs / "gray.png"), str(bad), "-o", str(out), "--format", "jpg", "--model", tiny_model_path, "-q")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if "broken.jpg" in l]
+    assert len(lines) == 1 and lines[0].startswith(str(bad) + ": ")
+    assert Image.open(out / "gray.jpg").format == "JPEG"
+    assert sorted(os.listdir(out)) == ["gray.jpg"]  # no temp files left behind
+
+
+def test_existing_outputs_are_not_overwritten_unless_asked(inputs, tmp_path, tiny_model_path):
+    out = tmp_path / "o3"
+    out.mkdir()
+    (out / "gray.png").write_bytes(b"precious")
+    r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q")
+    assert r.returncode == 1 and (out / "gray.png").read_bytes() == b"precious"
+    r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q", "--skip-existing")
+    assert r.returncode == 0 and (out / "gray.png").read_bytes() == b"precious"
+    r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q", "--overwrite")
+    assert r.returncode == 0 and Image.open(out / "gray.png").size == (120, 80)
+
+
+def test_output_into_the_input_folder_never_overwrites_an_input(tmp_path, tiny_model_path):
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    h = sha(tmp_path / "a.png")
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path), "--model", tiny_model_path, "-q", "--overwrite")
+    assert r.returncode == 1 and "would overwrite an input" in r.stderr
+    assert sha(tmp_path / "a.png") == h
+
+
+def test_unknown_model_is_a_one_line_error(tmp_path):
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", "nope")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "unknown model 'nope'" in r.stderr
+
+
+def test_python_api(tiny_colorizer):
+    img = gradient_image(123, 45, "L")
+    out = tiny_colorizer.colorize(img)
+    assert out.size == (123, 45) and out.mode == "RGB"
+    # vibrance changes the colours of a classification model
+    a = np.asarray(tiny_colorizer.colorize(img, vibrance=0.0), dtype=float)
+    b = np.asarray(tiny_colorizer.colorize(img, vibrance=0.9), dtype=float)
+    assert np.abs(a - b).mean() > 0.1
+
+
+def test_help_lists_commands():
+    r = run_cli("--help")
+    for cmd in ("colorize", "train", "evaluate", "serve", "prior", "models"):
+        assert cmd in r.stdout

@@ -1,0 +1,48 @@
+import torch
+
+from colorizer.models import AB_SCALE, build_model, count_params
+
+
+def test_seed_shapes_and_ranges():
+    m = build_model("seed", width=8, pretrained=False).eval()
+    for H, W in [(64, 64), (100, 75), (33, 130)]:
+        out = m(torch.rand(2, 1, H, W) * 100)
+        ab = out["ab"]
+        assert ab.shape == (2, 2, (H + 1) // 2, (W + 1) // 2)
+        assert ab.abs().max() <= AB_SCALE
+    assert set(out) == {"ab"}
+
+
+def test_unet_shapes_and_ranges():
+    m = build_model("unet", num_bins=262, dec=(16, 16, 16, 16, 16), pretrained=False).eval()
+    for H, W in [(64, 64), (96, 160), (45, 70)]:
+        out = m(torch.rand(1, 1, H, W) * 100)
+        assert out["logits"].shape == (1, 262, (H + 1) // 2, (W + 1) // 2)
+        assert out["ab"].shape == (1, 2, (H + 1) // 2, (W + 1) // 2)
+        assert torch.isfinite(out["logits"]).all()
+        assert out["ab"].abs().max() <= AB_SCALE
+
+
+def test_unet_encoder_is_pretrained_lite0_and_trainable():
+    m = build_model("unet", num_bins=262)
+    assert count_params(m, trainable_only=True) == count_params(m)
+    assert 3e6 < count_params(m) < 6e6  # small enough to ship under 25 MB
+    # the pretrained stem differs from a fresh init
+    fresh = build_model("unet", num_bins=262, pretrained=False)
+    assert not torch.allclose(m.stem[0].weight, fresh.stem[0].weight)
+
+
+def test_seed_classifier_is_frozen_and_classifies_from_gray():
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    m = build_model("seed", width=8)
+    assert all(not p.requires_grad for p in m.embedder.parameters())
+    # L repeated to 3 channels: the frozen Lite0 still recognises a cat
+    from colorizer.models import l_to_lite_input
+    gray = np.asarray(Image.fromarray(data.chelsea()).convert("L").resize((224, 224)), dtype=np.float32)
+    L = torch.from_numpy(gray / 255.0 * 100)[None, None]  # rough L for the check
+    with torch.no_grad():
+        logits = m.embedder.net(l_to_lite_input(L))
+    assert logits.argmax().item() in range(281, 286)  # ImageNet cat classes

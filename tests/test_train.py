@@ -1,0 +1,69 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorizer.checkpoint import read_model_file
+from colorizer.train import train
+
+TINY = {"dec": [16, 16, 16, 16, 16]}
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    """24 small colour photos: smooth gradients in varied hues, plus 2 grays to skip."""
+    d = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:48] / 40.0
+    for i in range(24):
+        c0, c1 = rng.random(3), rng.random(3)
+        img = (c0 * (1 - x[..., None]) + c1 * y[..., None]).clip(0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(d / f"p{i:02d}.png")
+    os.makedirs(d / "sub", exist_ok=True)
+    Image.fromarray((y * 255).astype(np.uint8)).convert("RGB").save(d / "sub" / "gray.jpg")
+    return str(d)
+
+
+def _cfg(photo_dir, out, arch="unet", **kw):
+    cfg = dict(data=photo_dir, val=photo_dir, arch=arch, out=str(out), size=32, batch=4, epochs=4, lr=3e-3,
+               threads=1, workers=1, pretrained=False, warmup=1, val_limit=8, seed=0,
+               model_config=TINY if arch == "unet" else {"width": 8})
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.mark.parametrize("arch", ["unet", "seed"])
+def test_a_few_steps_lower_the_loss(photo_dir, tmp_path, arch):
+    train(_cfg(photo_dir, tmp_path / arch, arch=arch))
+    state = json.load(open(tmp_path / arch / "state.json"))
+    hist = state["history"]
+    assert len(hist) == 4  # one validation record per epoch
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert os.path.exists(tmp_path / arch / "val_grid_step0000004.png") or any(
+        f.startswith("val_grid") for f in os.listdir(tmp_path / arch))
+    arch_saved, config, info, tensors, extra = read_model_file(str(tmp_path / arch / "model.safetensors"))
+    assert arch_saved == arch
+    if arch == "unet":
+        assert {"bins", "class_weights", "prior"} <= set(extra)
+    # the near-grayscale photo was skipped
+    assert info["train_photos"] == 24
+
+
+def test_resume_continues_at_the_same_step_with_the_same_weights(photo_dir, tmp_path):
+    full = tmp_path / "full"
+    train(_cfg(photo_dir, full, epochs=2))
+    part = tmp_path / "part"
+    train(_cfg(photo_dir, part, epochs=2, max_minutes=1e-9))  # stops after its first step, with a checkpoint
+    st = json.load(open(part / "state.json"))
+    assert st["step"] == 1
+    _, _, _, w1, _ = read_model_file(str(part / "last.safetensors"))
+    train({"out": str(part), "resume": True, "data": photo_dir, "val": photo_dir, "max_minutes": 0})
+    st = json.load(open(part / "state.json"))
+    assert st["step"] == json.load(open(full / "state.json"))["step"]
+    _, _, _, a, _ = read_model_file(str(full / "last.safetensors"))
+    _, _, _, b, _ = read_model_file(str(part / "last.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
