@@ -31,7 +31,7 @@ def _env():
 
 
 def _colorize_cmd(src, out, model, *extra):
-    return [sys.executable, "-m", "colorizer", "colorize", src, "-o", out, "--model", model, "--size", "256", *extra]
+    return [sys.executable, "-m", "colorizer", "colorize", src, "-o", out, "--model", model, "--size", "128", *extra]
 
 
 def _wait_for(pred, proc, timeout=TIMEOUT, every=0.01):
@@ -53,7 +53,7 @@ def _final_outputs(out):
 def batch(tmp_path_factory):
     src = tmp_path_factory.mktemp("batch")
     for i in range(N_IMAGES):
-        bi.gray_picture(192, 160, seed=i).save(src / f"p{i:02d}.png")
+        bi.gray_picture(160, 120, seed=i).save(src / f"p{i:02d}.png")
     return str(src)
 
 
@@ -69,7 +69,7 @@ def _check_outputs_complete(out):
         assert re.fullmatch(r"p\d\d\.png", f), f"non-final name {f!r}"
         with Image.open(os.path.join(out, f)) as im:
             im.load()  # raises on a partial file
-            assert im.size == (192, 160)
+            assert im.size == (160, 120)
         finals.append(f)
     return sorted(finals), temps
 
@@ -181,29 +181,84 @@ def _checkpoint_steps(run):
     return s, w, o
 
 
-def test_train_sigkill_then_resume_equals_uninterrupted(train_data, tmp_path):
-    ref = str(tmp_path / "ref")
-    _finish(_train(_train_cfg(train_data, ref)))
+@pytest.fixture(scope="module")
+def reference_run(train_data, tmp_path_factory):
+    """An uninterrupted run, started in the background (it runs while the first test's own
+    run does); call it to wait for it. Returns its run folder."""
+    ref = str(tmp_path_factory.mktemp("ref") / "run")
+    proc = _train(_train_cfg(train_data, ref))
+    done = []
 
-    run = str(tmp_path / "run")
-    proc = _train(_train_cfg(train_data, run))
+    def wait():
+        if not done:
+            _finish(proc)
+            done.append(ref)
+        return ref
+    yield wait
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def _kill_when(run, proc, pred):
     try:
-        assert _wait_for(lambda: os.path.exists(os.path.join(run, "state.json")), proc, every=0.002), "no checkpoint"
+        assert _wait_for(pred, proc, every=0.002), "the kill point never came"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
-    killed_at = _checkpoint_steps(run)
+    return _checkpoint_steps(run)
+
+
+def _resume_and_compare(train_data, run, ref, killed_at):
     total = json.load(open(os.path.join(ref, "state.json")))["total"]
     assert killed_at[0] < total, "the run finished before it was killed"
     _finish(_train(_train_cfg(train_data, run, resume=True)))
-
     a = load_file(os.path.join(ref, "last.safetensors"))
     b = load_file(os.path.join(run, "last.safetensors"))
     assert a.keys() == b.keys()
     differ = [k for k in a if not torch.equal(a[k], b[k])]
-    assert not differ, (f"resumed weights differ from the uninterrupted run in {len(differ)} tensors "
+    assert not differ, (f"resumed weights differ from the uninterrupted run in {len(differ)} of {len(a)} tensors "
                         f"(e.g. {differ[:3]}); at the kill, steps (state.json, last.safetensors, optimizer.pt) = {killed_at}")
     assert json.load(open(os.path.join(run, "state.json")))["step"] == total
+
+
+def _weights_step(run):
+    from safetensors import safe_open
+    try:
+        with safe_open(os.path.join(run, "last.safetensors"), "pt") as f:
+            return json.loads(f.metadata()["info"])["step"]
+    except Exception:  # noqa: BLE001 - not there yet
+        return -1
+
+
+def _state_step(run):
+    try:
+        with open(os.path.join(run, "state.json")) as f:
+            return json.load(f)["step"]
+    except (OSError, ValueError):
+        return -1
+
+
+def test_train_sigkill_then_resume_equals_uninterrupted(train_data, reference_run, tmp_path):
+    """SIGKILL as soon as the first checkpoint is complete (state.json written), --resume:
+    the final weights equal those of the uninterrupted run of the same seed."""
+    run = str(tmp_path / "run")
+    proc = _train(_train_cfg(train_data, run))
+    killed_at = _kill_when(run, proc, lambda: os.path.exists(os.path.join(run, "state.json")))
+    _resume_and_compare(train_data, run, reference_run(), killed_at)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug in train.py: a checkpoint is three separate atomic renames (last.safetensors, then "
+    "optimizer.pt, then state.json); SIGKILL between them leaves weights of step N with the state of "
+    "step N-1, and --resume repeats step N. See docs/reliability.md"))
+def test_train_sigkill_inside_a_checkpoint_write_then_resume_equals_uninterrupted(train_data, reference_run, tmp_path):
+    """SIGKILL while a checkpoint is being written: after the new weights are in place and
+    before state.json is (the window is the optimizer.pt and state.json writes)."""
+    run = str(tmp_path / "run")
+    proc = _train(_train_cfg(train_data, run))
+    killed_at = _kill_when(run, proc, lambda: 1 <= _state_step(run) < _weights_step(run))
+    _resume_and_compare(train_data, run, reference_run(), killed_at)
