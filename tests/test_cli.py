@@ -112,3 +112,18 @@ def test_help_lists_commands():
     r = run_cli("--help")
     for cmd in ("colorize", "train", "evaluate", "serve", "prior", "models"):
         assert cmd in r.stdout
+
+
+def test_prior_command_writes_weights(tmp_path):
+    import json
+    for i in range(4):
+        gradient_image(48, 48, "RGB", seed=i).save(tmp_path / f"p{i}.png")
+    out = tmp_path / "prior.json"
+    r = run_cli("prior", "--data", str(tmp_path), "-o", str(out), "--size", "32")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    p, w = np.array(doc["prior"]), np.array(doc["weights"])
+    assert len(p) == len(w) == len(doc["bins"]) and doc["photos"] == 4
+    assert abs(p.sum() - 1) < 1e-4 and abs((p * w).sum() - 1) < 1e-3
+    # colours that occur are weighted down against those that do not
+    assert w[p.argmax()] < w[p.argmin()]

@@ -222,11 +222,19 @@ def _add_models(sub):
 def cmd_models(a):
     from .checkpoint import read_model_file
     from .pipeline import DEFAULT_MODEL, available_models, resolve_model
-    for name in available_models():
-        arch, config, info, state, extra = read_model_file(resolve_model(name)[0])
+    names = available_models()
+    if not names:
+        print("no bundled models", file=sys.stderr)
+        return 1
+    for name in names:
+        path = resolve_model(name)[0]
+        arch, config, info, state, extra = read_model_file(path)
         n = sum(v.numel() for v in state.values())
         mark = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"{name}{mark}: {arch}, {n / 1e6:.1f}M parameters, trained {info.get('epochs', '?'):.2f} epochs at {info.get('size', '?')} px" if isinstance(info.get('epochs'), (int, float)) else f"{name}{mark}: {arch}")
+        trained = ""
+        if isinstance(info.get("epochs"), (int, float)):
+            trained = f", trained {info['epochs']:.2f} epochs at {info.get('size', '?')} px"
+        print(f"{name}{mark}: {arch}, {n / 1e6:.2f}M parameters stored, {os.path.getsize(path) / 1e6:.1f} MB{trained}")
     return 0
 
 

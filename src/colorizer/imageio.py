@@ -193,3 +193,15 @@ def encode_image(img, fmt="PNG", quality=95):
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+def read_lightness(source, max_pixels=DEFAULT_MAX_PIXELS):
+    """Any image (path, bytes, file object or PIL image; modes 1, L, I;16, I, F, LA, P,
+    RGB, RGBA, CMYK...; EXIF orientation applied) -> full-resolution CIE L* (H, W)
+    float32, its alpha channel (PIL "L" image or None) and notes for the user."""
+    img, notes = open_image(source, max_pixels=max_pixels)
+    img, alpha = split_alpha(img)
+    L, had_colour = lightness(img)
+    if had_colour:
+        notes.append("colour input: converted to grayscale first")
+    return L, alpha, notes

@@ -11,7 +11,7 @@ from PIL import Image
 from . import bins as B
 from .checkpoint import WeightsError, read_model_file
 from .color import lab_to_rgb
-from .imageio import ImageError, lightness, open_image, split_alpha
+from .imageio import ImageError, read_lightness
 from .models import build_model
 
 DEFAULT_MODEL = "seed"
@@ -28,8 +28,11 @@ def available_models():
 
 
 def resolve_model(name_or_path=None):
-    """A bundled model's name (see available_models()) or a path to a .safetensors file."""
+    """A bundled model's name (see available_models(); "default" is the default one) or
+    a path to a .safetensors file. Returns (path, name)."""
     name = name_or_path or DEFAULT_MODEL
+    if name == "default":
+        name = DEFAULT_MODEL
     if os.path.sep in str(name) or str(name).endswith(".safetensors") or os.path.exists(str(name)):
         return str(name), os.path.splitext(os.path.basename(str(name)))[0]
     path = weights_dir() / f"{name}.safetensors"
@@ -164,11 +167,7 @@ class Colorizer:
     def colorize_with_notes(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """As colorize(), returning (image, notes); safe to call from several threads."""
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-        img, notes = open_image(image, **kw)
-        img, alpha = split_alpha(img)
-        L, had_colour = lightness(img)
-        if had_colour:
-            notes.append("colour input: converted to grayscale first")
+        L, alpha, notes = read_lightness(image, **kw)
         rgb = self.colorize_lightness(L, vibrance=vibrance, size=size)
         out = Image.fromarray(rgb, "RGB")
         if alpha is not None:
