@@ -367,3 +367,64 @@ def snapshot(root):
             else:
                 out[rel] = ("special", stat.S_IFMT(st.st_mode))
     return out
+
+
+def _table(argv=None):
+    """Print the corpus -> API result -> CLI result table of docs/reliability.md, from an
+    actual run (a random tiny model; python tests/badinputs.py)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from conftest import make_tiny_model_file
+
+    from colorizer import Colorizer, ImageError
+    from colorizer.cli import display
+
+    work = tempfile.mkdtemp(prefix="badinputs-")
+    root = os.path.join(work, "corpus")
+    cases = make_corpus(root)
+    model = make_tiny_model_file(os.path.join(work, "tiny.safetensors"))
+    c = Colorizer.load(model, device="cpu")
+    api = {}
+    for case in cases:
+        if case.kind == "skip":
+            continue
+        try:
+            out = c.colorize(os.path.join(root, case.name), size=64)
+            notes = "; ".join(c.last_notes)
+            api[case.name] = f"{out.mode} {out.size[0]}x{out.size[1]}" + (f" (note: {notes})" if notes else "")
+        except ImageError as e:
+            api[case.name] = f"ImageError: {e}"
+    prefix = []
+    if root_reads_anything(os.path.join(root, "unreadable.jpg")) and shutil.which("setpriv"):
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    out_dir = os.path.join(work, "OUT")
+    inputs = [os.path.join(root, k.name) for k in cases if not k.folder] + [os.path.join(root, "folder")]
+    p = subprocess.run(prefix + [sys.executable, "-m", "colorizer", "colorize", *inputs, "-o", out_dir, "--model", model,
+                                 "--size", "64", "-q"], capture_output=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    err = p.stderr.decode("utf-8", "replace").splitlines()
+    print(f"CLI exit status {p.returncode}; {len(err)} stderr lines; root={os.geteuid() == 0}; setpriv={bool(prefix)}\n")
+    print("| # | corpus item | API (`Colorizer.colorize`) | CLI (stderr line, or the output written) |")
+    print("|---|---|---|---|")
+    for i, case in enumerate(cases, 1):
+        path = os.path.join(root, case.name)
+        lines = [ln[len(display(path)) + 2:] for ln in err if ln.startswith(display(path) + ": ")]
+        if case.kind == "skip":
+            cli_res, api_res = "not followed (no line, no output)", "n/a (a folder link)"
+        else:
+            api_res = api[case.name]
+            rel = case.name[len("folder/"):] if case.folder else os.path.basename(case.name)
+            out = os.path.join(out_dir, os.path.splitext(rel)[0] + ".png")
+            cli_res = "; ".join(lines) if lines else ""
+            if os.path.exists(out) and case.kind != "error" or (case.name == "unreadable.jpg" and os.path.exists(out)):
+                with Image.open(out) as im:
+                    cli_res = f"wrote {os.path.basename(display(out))} ({im.mode} {im.size[0]}x{im.size[1]})" + (f"; {cli_res}" if cli_res else "")
+        esc = display(case.name).replace("|", "\\|")
+        print(f"| {i} | `{esc}`: {case.what} | {api_res.replace('|', '/')} | {cli_res.replace('|', '/')} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    _table()

@@ -258,6 +258,18 @@ def test_cli_every_stderr_line_names_an_input(cli_run):
     assert len(r["stderr"].splitlines()) == n_errors + n_notes
 
 
+def test_cli_unreadable_file(cli_run):
+    """chmod 000: as root, reads are not blocked; the CLI then runs without CAP_DAC_OVERRIDE
+    and CAP_DAC_READ_SEARCH (setpriv). Skipped only where neither works."""
+    r = cli_run
+    if not r["unreadable_effective"]:
+        pytest.skip("running as root without setpriv: chmod 000 does not stop reads here "
+                    "(the API test covers it by making open() fail with EACCES)")
+    path = os.path.join(r["root"], "unreadable.jpg")
+    assert [ln for ln in _lines_for(r["stderr"], path)] == [f"{display(path)}: permission denied"]
+    assert not os.path.exists(os.path.join(r["out"], "unreadable.png"))
+
+
 def test_cli_notes(cli_run):
     r = cli_run
     for case in r["cases"]:

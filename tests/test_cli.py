@@ -127,3 +127,21 @@ def test_prior_command_writes_weights(tmp_path):
     assert abs(p.sum() - 1) < 1e-4 and abs((p * w).sum() - 1) < 1e-3
     # colours that occur are weighted down against those that do not
     assert w[p.argmax()] < w[p.argmin()]
+
+
+def test_serve_with_unknown_model_is_a_one_line_error():
+    r = run_cli("serve", "--model", "nope", "--port", "0")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "unknown model" in r.stderr
+
+
+def test_evaluate_command_writes_reports(tmp_path, tiny_model_path):
+    import json
+    for i in range(3):
+        gradient_image(70, 50, "RGB", seed=i).save(tmp_path / f"p{i}.jpg")
+    rep = tmp_path / "rep"
+    r = run_cli("evaluate", "--data", str(tmp_path), "--model", tiny_model_path, "--size", "64", "--out", str(rep), "--no-fd")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((rep / "report.json").read_text())
+    assert [x["model"] for x in doc["results"]] == ["gray", "tiny-unet"]
+    assert doc["results"][0]["cf"] == 0.0
+    assert (rep / "grid.png").exists() and "| gray |" in r.stdout

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from colorizer import Colorizer, WeightsError, cli
-from colorizer.checkpoint import load_train_state, read_model_file, save_train_state
+from colorizer.checkpoint import load_train_checkpoint, load_train_state, read_model_file, save_train_state
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "colorizer"
 
@@ -225,6 +225,24 @@ def test_train_state_round_trip(tmp_path):
     state, opt_state = load_train_state(str(tmp_path))
     assert state["step"] == 7
     assert torch.equal(opt_state["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+
+def test_train_checkpoint_in_one_file(tmp_path):
+    """With the model, optimizer.pt holds the whole resumable checkpoint (weights, extra tensors,
+    optimizer, step): what it says wins over a state.json left from another checkpoint."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    opt = torch.optim.Adam(model.parameters())
+    bins = torch.randn(5, 2)
+    save_train_state(str(tmp_path), opt, {"step": 1, "total": 4, "config": {"a": 1}, "history": [{"loss": 0.5}]},
+                     model=model, extra={"bins": bins})
+    (tmp_path / "state.json").write_text(json.dumps({"step": 0, "total": 4, "config": {}, "history": []}))  # a kill in between
+    ck = load_train_checkpoint(str(tmp_path))
+    assert ck["state"] == {"step": 1, "total": 4, "config": {"a": 1}, "history": [{"loss": 0.5}]}
+    assert ck["model"].keys() == model.state_dict().keys()
+    assert all(torch.equal(ck["model"][k], v) for k, v in model.state_dict().items())
+    assert torch.equal(ck["extra"]["bins"], bins)
+    state, opt_state = load_train_state(str(tmp_path))
+    assert state["step"] == 1 and opt_state.keys() == opt.state_dict().keys()
 
 
 def test_train_state_malicious_optimizer_file_is_not_unpickled(tmp_path):

@@ -29,11 +29,16 @@ def _add_train(sub):
 
 
 def cmd_train(a):
+    from .checkpoint import WeightsError
     from .train import train
     cfg = dict(data=a.data, val=a.val, arch=a.model, out=a.out, size=a.size, batch=a.batch, epochs=a.epochs,
                lr=a.lr, resume=a.resume, workers=a.workers, threads=a.threads, seed=a.seed, lam=a.lam,
                max_minutes=a.max_minutes, ckpt_minutes=a.ckpt_minutes, limit=a.limit, val_limit=a.val_limit)
-    train(cfg)
+    try:
+        train(cfg)
+    except (WeightsError, FileNotFoundError, ValueError) as e:
+        print(f"colorizer: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -111,10 +116,16 @@ def cmd_colorize(a):
     except WeightsError as e:
         print(f"colorizer: error: {display(str(e))}", file=sys.stderr)
         return 2
+    ext = "jpg" if a.format == "jpg" else "png"
+    fmt = "JPEG" if ext == "jpg" else "PNG"
     try:
         started = time.time()
         os.makedirs(a.out, exist_ok=True)
-        stale = remove_stale_temps(a.out, before=started)
+        planned = {}  # output folder -> names of the outputs this run writes there
+        for _, stem in items:
+            d, name = os.path.split(os.path.join(a.out, f"{stem}.{ext}"))
+            planned.setdefault(d, set()).add(name)
+        stale = [p for d, names in planned.items() for p in remove_stale_temps(d, started, names)]
     except OSError as e:
         print(f"colorizer: error: cannot use output folder {display(a.out)} ({e.strerror or e})", file=sys.stderr)
         return 2
@@ -126,8 +137,6 @@ def cmd_colorize(a):
         old_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     except ValueError:  # not the main thread (main() called from a thread): leave signals alone
         old_sigterm = None
-    ext = "jpg" if a.format == "jpg" else "png"
-    fmt = "JPEG" if ext == "jpg" else "PNG"
     inputs_real = {os.path.realpath(p) for p, _ in items}
     taken = set()
     failed = len(errors)
@@ -220,7 +229,7 @@ def _add_models(sub):
 
 
 def cmd_models(a):
-    from .checkpoint import read_model_file
+    from .checkpoint import WeightsError, read_model_file
     from .pipeline import DEFAULT_MODEL, available_models, resolve_model
     names = available_models()
     if not names:
@@ -228,7 +237,11 @@ def cmd_models(a):
         return 1
     for name in names:
         path = resolve_model(name)[0]
-        arch, config, info, state, extra = read_model_file(path)
+        try:
+            arch, config, info, state, extra = read_model_file(path)
+        except WeightsError as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            continue
         n = sum(v.numel() for v in state.values())
         mark = " (default)" if name == DEFAULT_MODEL else ""
         trained = ""

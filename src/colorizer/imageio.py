@@ -134,17 +134,63 @@ def _lut_8bit():
 
 # Y from linear sRGB (the middle row of XYZ_FROM_RGB)
 _YR, _YG, _YB = 0.212671, 0.715160, 0.072169
+_L_OF_GRAY = None   # L* of each 8-bit sRGB gray
+_Y_OF_RGB = None    # per channel, that channel's share of Y, for each 8-bit code
+_STRIP_ROWS_PIXELS = 1 << 18
+
+
+def _lightness_lut():
+    """L* of each of the 256 8-bit sRGB grays, computed exactly as for any other input."""
+    global _L_OF_GRAY
+    if _L_OF_GRAY is None:
+        _L_OF_GRAY = _lightness_from_luminance(_lut_8bit())
+    return _L_OF_GRAY
+
+
+def _luminance_luts():
+    global _Y_OF_RGB
+    if _Y_OF_RGB is None:
+        lut = _lut_8bit()
+        _Y_OF_RGB = tuple((np.float32(c) * lut).astype(np.float32) for c in (_YR, _YG, _YB))
+    return _Y_OF_RGB
+
+
+def _gray8_lightness(a):
+    """8-bit sRGB grays (H, W) uint8 -> L* float32: one table lookup per pixel."""
+    return _lightness_lut()[a]
+
+
+def _is_gray(a):
+    """True when every pixel of an (H, W, 3) uint8 array has R = G = B."""
+    return bool(np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2]))
+
+
+def _rgb8_lightness(a):
+    """8-bit sRGB colours (H, W, 3) -> L* float32, in strips (memory stays small)."""
+    lr, lg, lb = _luminance_luts()
+    H, W = a.shape[:2]
+    out = np.empty((H, W), dtype=np.float32)
+    rows = max(1, _STRIP_ROWS_PIXELS // max(1, W))
+    for y0 in range(0, H, rows):
+        s = a[y0:y0 + rows]
+        Y = lr[s[..., 0]]
+        Y += lg[s[..., 1]]
+        Y += lb[s[..., 2]]
+        out[y0:y0 + rows] = _lightness_from_luminance(Y)
+    return out
 
 
 def lightness(img):
     """Full-resolution CIE L* (float32, H x W, 0..100) of any PIL image, and whether
     the input had colour. Gray values are taken as sRGB grays (R = G = B), so a
-    gray input round-trips exactly. Modes 1, L, I;16*, I, F, P, RGB, CMYK, YCbCr..."""
+    gray input round-trips exactly. Modes 1, L, I;16*, I, F, P, RGB, CMYK, YCbCr...
+
+    8-bit grays (modes 1 and L, e.g. a grayscale JPEG, and RGB images whose pixels are
+    all gray) take a table lookup per pixel; colour inputs go through Y in strips."""
     mode = img.mode
-    had_colour = False
     if mode in ("1", "L"):
-        lin = _lut_8bit()[np.asarray(img.convert("L"), dtype=np.uint8)]
-        return _lightness_from_luminance(lin), had_colour  # Y of a gray = its linear value
+        a = np.asarray(img if mode == "L" else img.convert("L"), dtype=np.uint8)
+        return _gray8_lightness(a), False
     if mode.startswith("I;16") or mode in ("I", "F"):
         arr = np.asarray(img.convert("F") if mode not in ("F",) else img, dtype=np.float32)
         if mode.startswith("I;16"):
@@ -154,18 +200,11 @@ def lightness(img):
         else:
             scale = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max(initial=0) <= 255 else 65535.0)
         v = np.nan_to_num(arr / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
-        return _lightness_from_luminance(_srgb_to_linear(v)), had_colour
-    rgb = img.convert("RGB")
-    a = np.asarray(rgb, dtype=np.uint8)
-    had_colour = not (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2]))
-    lut = _lut_8bit()
-    H = a.shape[0]
-    out = np.empty(a.shape[:2], dtype=np.float32)
-    for y0 in range(0, H, 1024):  # in strips, to bound memory on huge photos
-        s = a[y0:y0 + 1024]
-        Y = _YR * lut[s[..., 0]] + _YG * lut[s[..., 1]] + _YB * lut[s[..., 2]]
-        out[y0:y0 + 1024] = _lightness_from_luminance(Y)
-    return out, had_colour
+        return _lightness_from_luminance(_srgb_to_linear(v)), False
+    a = np.asarray(img if mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    if _is_gray(a):
+        return _gray8_lightness(a[..., 0]), False
+    return _rgb8_lightness(a), True
 
 
 def _prepared(img, fmt, quality):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import bins as B
-from .checkpoint import load_train_state, read_model_file, save_model, save_train_state
+from .checkpoint import load_train_checkpoint, read_model_file, save_model, save_train_state
 from .data import PhotoSet
 from .models import AB_SCALE, build_model
 
@@ -132,7 +132,8 @@ def train(cfg):
     if cfg.get("resume"):
         if not os.path.exists(os.path.join(run, "state.json")):
             raise FileNotFoundError(f"{run}: nothing to resume (no state.json)")
-        resumed, opt_state = load_train_state(run)
+        ck = load_train_checkpoint(run)
+        resumed, opt_state = ck["state"], ck["optimizer"]
         # the run's own settings win, except the budget the user extends
         keep = {k: given[k] for k in ("epochs", "max_minutes", "ckpt_minutes", "threads", "workers") if k in given}
         cfg = {**resumed["config"], **keep, "out": run, "resume": True}
@@ -152,7 +153,7 @@ def train(cfg):
         bins = B.default_bins()
         model_config.setdefault("num_bins", len(bins))
         if resumed:
-            _, _, _, _, extra = read_model_file(os.path.join(run, "last.safetensors"))
+            extra = ck["extra"] if ck["extra"] is not None else read_model_file(os.path.join(run, "last.safetensors"))[4]
         else:
             counts = class_counts(train_set, bins)
             w, p = B.rebalance_weights(counts, bins, lam=cfg["lam"])
@@ -166,7 +167,7 @@ def train(cfg):
     total = max(1, int(round(cfg["epochs"] * spe)))
     step, history = 0, []
     if resumed:
-        _, _, _, state, _ = read_model_file(os.path.join(run, "last.safetensors"))
+        state = ck["model"] if ck["model"] is not None else read_model_file(os.path.join(run, "last.safetensors"))[3]
         model.load_state_dict(state, strict=False)
         opt.load_state_dict(opt_state)
         step, history = resumed["step"], resumed.get("history", [])
@@ -177,8 +178,10 @@ def train(cfg):
     def checkpoint(final=False):
         info = {"step": step, "epochs": step / spe, "train_photos": len(train_set), "size": cfg["size"],
                 "history": history[-1:] if history else []}
+        # one file, one atomic rename: weights, optimizer and step always agree on resume
+        save_train_state(run, opt, {"step": step, "total": total, "config": cfg_saved, "history": history},
+                         model=model, extra=extra)
         save_model(os.path.join(run, "last.safetensors"), model, arch, model_config, extra, info=info)
-        save_train_state(run, opt, {"step": step, "total": total, "config": cfg_saved, "history": history})
         if final:
             save_model(os.path.join(run, "model.safetensors"), model, arch, model_config, extra, dtype=torch.float16, info=info)
 

@@ -1,0 +1,235 @@
+"""The fast paths of the pipeline give what the straightforward computation gives:
+the strip-wise a,b upsampling + Lab -> RGB merge (vs F.interpolate + lab_to_rgb), the
+box reduction of resize_lightness (vs Pillow's resize), the table lookups of
+lightness() (vs the Y -> L* formula and scikit-image), working_shape's jumps (vs
+stepping). No timing assertions here: benchmarks/inference.py measures speed."""
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from skimage.color import rgb2lab
+
+from colorizer import imageio as IO
+from colorizer.color import lab_to_rgb
+from colorizer.imageio import lightness, read_lightness
+from colorizer.pipeline import merge_full_res, resize_lightness, working_shape
+from conftest import gradient_image
+
+
+def reference_merge(L, ab_small):
+    """The straightforward computation: bilinear upsampling (align_corners=False) of
+    a,b to L's size, Lab -> sRGB with color.lab_to_rgb, rounding to 8 bits."""
+    H, W = L.shape
+    ab = F.interpolate(ab_small[None].float(), size=(H, W), mode="bilinear", align_corners=False)[0]
+    rgb = lab_to_rgb(torch.cat([torch.from_numpy(np.asarray(L, dtype=np.float32))[None], ab], 0))
+    return rgb.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def random_lab(H, W, h, w, seed=0, spread=60.0):
+    rng = np.random.default_rng(seed)
+    L = (rng.random((H, W), dtype=np.float32) * 100).astype(np.float32)
+    L[0, 0] = 0.0      # the ends of the range
+    L[-1, -1] = 100.0
+    ab = torch.from_numpy(rng.normal(0, spread, (2, h, w)).astype(np.float32))  # much out of gamut
+    return L, ab
+
+
+def assert_close_u8(got, ref, max_frac=0.01):
+    assert got.shape == ref.shape and got.dtype == np.uint8
+    d = np.abs(got.astype(np.int16) - ref.astype(np.int16))
+    assert d.max() <= 1, f"max abs diff {d.max()}"
+    n = int((d > 0).sum())  # off by one only near a rounding threshold: rare
+    assert n <= max(2, max_frac * d.size), f"{n} of {d.size} values differ"
+
+
+# --- merge_full_res -------------------------------------------------------------------
+
+@pytest.mark.parametrize("H,W,h,w", [
+    (1, 1, 1, 1), (1, 20000, 1, 64), (20000, 1, 64, 1), (3, 5, 2, 3), (5, 3, 16, 16),
+    (301, 411, 112, 144), (64, 64, 64, 64), (2000, 33, 40, 3), (37, 1000, 16, 128),
+])
+def test_merge_equals_interpolate_and_lab_to_rgb(H, W, h, w):
+    L, ab = random_lab(H, W, h, w, seed=H * 7 + W)
+    assert_close_u8(merge_full_res(L, ab), reference_merge(L, ab))
+
+
+def test_merge_on_smooth_photo_like_input():
+    # a gradient L and gentle a,b, as real outputs are: the fast path matches closely
+    y, x = np.mgrid[0:480, 0:640].astype(np.float32)
+    L = (100 * (0.6 * x / 639 + 0.4 * y / 479)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    ab = torch.from_numpy(rng.normal(0, 20, (2, 60, 80)).astype(np.float32))
+    assert_close_u8(merge_full_res(L, ab), reference_merge(L, ab), max_frac=0.005)
+
+
+def test_merge_strip_size_does_not_change_the_result():
+    L, ab = random_lab(123, 77, 20, 30, seed=5)
+    full = merge_full_res(L, ab)
+    for strip in (1, 2, 7, 122, 123, 1000):
+        assert np.array_equal(merge_full_res(L, ab, strip=strip), full)
+
+
+def test_merge_accepts_other_dtypes_and_layouts():
+    L, ab = random_lab(40, 50, 10, 12, seed=2)
+    ref = merge_full_res(L, ab)
+    assert np.array_equal(merge_full_res(L.astype(np.float64), ab.double()), ref)
+    assert np.array_equal(merge_full_res(np.asfortranarray(L), ab.transpose(1, 2).contiguous().transpose(1, 2)), ref)
+    assert_close_u8(merge_full_res(L, ab.half()), reference_merge(L, ab.half().float()))
+
+
+def test_merge_gray_ab_gives_near_neutral_grays():
+    L = np.linspace(0, 100, 256, dtype=np.float32)[None].repeat(3, 0)
+    rgb = merge_full_res(L, torch.zeros(2, 1, 1)).astype(int)
+    assert (np.abs(rgb[..., 0] - rgb[..., 1]) <= 1).all() and (np.abs(rgb[..., 1] - rgb[..., 2]) <= 1).all()
+    assert rgb[0, 0].max() == 0 and rgb[0, -1].min() >= 254
+
+
+# --- resize_lightness -----------------------------------------------------------------
+
+def pillow_resize(L, shape):
+    img = Image.fromarray(np.ascontiguousarray(L, dtype=np.float32))
+    return np.array(img.resize((shape[1], shape[0]), Image.BILINEAR, reducing_gap=3.0), dtype=np.float32)
+
+
+@pytest.mark.parametrize("H,W,shape", [
+    (3000, 4000, (224, 288)), (1000, 1003, (96, 64)), (1, 20000, (32, 8192)), (20000, 1, (8192, 32)),
+    (1, 1, (32, 32)), (3, 5, (192, 320)), (97, 1001, (32, 100)), (777, 333, (7, 5)),
+])
+def test_resize_lightness_equals_pillows_reducing_resize(H, W, shape):
+    rng = np.random.default_rng(H + W)
+    L = (rng.random((H, W), dtype=np.float32) * 100).astype(np.float32)
+    got = resize_lightness(L, shape)
+    assert got.shape == shape and got.dtype == np.float32
+    assert np.abs(got - pillow_resize(L, shape)).max() < 1e-3
+
+
+def test_working_shape_jumps_equal_stepping():
+    def stepping(h, w, size, multiple=32):
+        s = size / np.sqrt(h * w)
+        hh = max(multiple, int(round(h * s / multiple)) * multiple)
+        ww = max(multiple, int(round(w * s / multiple)) * multiple)
+        while hh * ww > 4 * size * size and max(hh, ww) > multiple:
+            if hh >= ww:
+                hh -= multiple
+            else:
+                ww -= multiple
+        return hh, ww
+
+    rng = np.random.default_rng(0)
+    cases = [(1, 1), (1, 20000), (20000, 1), (3, 5), (4000, 3000), (1, 200_000_000)]
+    cases += [(int(np.exp(rng.uniform(0, 11))), int(np.exp(rng.uniform(0, 11)))) for _ in range(500)]
+    for h, w in cases:
+        for size in (32, 128, 256, 512):
+            assert working_shape(h, w, size) == stepping(h, w, size), (h, w, size)
+
+
+# --- lightness ------------------------------------------------------------------------
+
+def skimage_L(rgb_u8):
+    return rgb2lab(rgb_u8.astype(np.float64) / 255.0)[..., 0]
+
+
+def photo_like_gray(w=211, h=157, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 30 + 170 * (x / w) * (0.5 + 0.5 * y / h) + rng.normal(0, 12, (h, w))
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "L")
+
+
+def test_gray_fast_path_equals_generic_path():
+    gray = photo_like_gray()
+    fast, had_colour = lightness(gray)
+    assert not had_colour and fast.dtype == np.float32
+    a = np.asarray(gray.convert("RGB"))
+    generic = IO._rgb8_lightness(a)  # the per-pixel Y -> L* path that colour inputs take
+    assert np.abs(fast - generic).max() < 1e-3
+    assert np.abs(fast - skimage_L(a)).max() < 0.05
+    # the same photo stored as RGB (all pixels gray) is recognised as gray
+    L_rgb, had_colour = lightness(gray.convert("RGB"))
+    assert not had_colour and np.abs(L_rgb - fast).max() < 1e-3
+
+
+def test_gray_jpeg_read_as_mode_L_gives_the_L_of_its_full_rgb_decode():
+    buf = io.BytesIO()
+    photo_like_gray(640, 480).save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    assert Image.open(io.BytesIO(data)).mode == "L"  # a grayscale JPEG decodes as one channel
+    L, alpha, notes = read_lightness(data)
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert alpha is None and notes == []
+    assert np.abs(L - IO._rgb8_lightness(rgb)).max() < 0.5
+    assert np.abs(L - skimage_L(rgb)).max() < 0.5
+
+
+@pytest.mark.parametrize("mode", ["RGB", "P", "CMYK", "YCbCr"])
+def test_colour_inputs_match_skimage(mode):
+    img = gradient_image(97, 61, "RGB").convert(mode)
+    L, had_colour = lightness(img)
+    assert had_colour and L.shape == (61, 97) and L.dtype == np.float32
+    assert np.abs(L - skimage_L(np.asarray(img.convert("RGB")))).max() < 0.05
+
+
+def test_colour_strips_cover_the_whole_image(monkeypatch):
+    img = gradient_image(50, 41, "RGB")
+    whole = lightness(img)[0]
+    monkeypatch.setattr(IO, "_STRIP_ROWS_PIXELS", 7 * 50)  # 7-row strips, the last one partial
+    assert np.array_equal(lightness(img)[0], whole)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20000, 1), (1, 20000), (5, 3)])
+def test_lightness_of_odd_sizes(size):
+    for mode in ("L", "RGB", "1"):
+        img = Image.new(mode, size, 128 if mode != "RGB" else (10, 200, 30))
+        L, _ = lightness(img)
+        assert L.shape == (size[1], size[0])
+
+
+# --- the whole pipeline -------------------------------------------------------------------
+
+def straightforward_colorize(col, img, size=256):
+    """What colorize does, computed the plain way (Pillow resize, F.interpolate, lab_to_rgb)."""
+    L = lightness(img.convert("L") if img.mode in ("RGBA", "LA") else img)[0]
+    hh, ww = working_shape(*L.shape, size)
+    small = pillow_resize(L, (hh, ww))
+    ab = col.predict_ab(torch.from_numpy(small)[None, None])[0].cpu()
+    return reference_merge(L, ab)
+
+
+@pytest.mark.parametrize("wh", [(1, 1), (3, 5), (5, 3), (1, 20000), (20000, 1), (641, 479)])
+def test_colorize_odd_sizes_match_the_straightforward_pipeline(tiny_colorizer, wh):
+    img = photo_like_gray(*wh, seed=wh[0])
+    out = tiny_colorizer.colorize(img)
+    assert out.size == img.size and out.mode == "RGB"
+    assert_close_u8(np.asarray(out), straightforward_colorize(tiny_colorizer, img), max_frac=0.02)
+
+
+def test_colorize_keeps_alpha(tiny_colorizer):
+    gray = photo_like_gray(67, 45)
+    alpha = Image.fromarray((np.arange(67 * 45) % 256).astype(np.uint8).reshape(45, 67), "L")
+    rgba = gray.convert("RGBA")
+    rgba.putalpha(alpha)
+    out = tiny_colorizer.colorize(rgba)
+    assert out.mode == "RGBA" and out.size == (67, 45)
+    assert np.array_equal(np.asarray(out.getchannel("A")), np.asarray(alpha))
+    assert_close_u8(np.asarray(out.convert("RGB")), straightforward_colorize(tiny_colorizer, gray), max_frac=0.02)
+
+
+def test_colorize_jpeg_file_to_jpeg_file(tiny_colorizer, tmp_path):
+    from colorizer.imageio import save_image
+    src = tmp_path / "in.jpg"
+    photo_like_gray(400, 300).save(src, quality=90)
+    out = tiny_colorizer.colorize(str(src))
+    save_image(out, str(tmp_path / "out.jpg"))
+    back = Image.open(tmp_path / "out.jpg")
+    assert back.size == (400, 300) and back.mode == "RGB"
+
+
+def test_merge_survives_non_finite_values():
+    L, ab = random_lab(20, 30, 4, 5, seed=9)
+    L[3, 4], L[5, 6], L[7, 8] = np.nan, np.inf, -np.inf
+    ab[0, 1, 1], ab[1, 2, 2] = float("nan"), float("inf")
+    rgb = merge_full_res(L, ab)
+    assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
