@@ -1,21 +1,23 @@
 """Inference speed on this machine, in one process (plus one fresh subprocess per large
 photo, for its peak memory):
 
-  1. images/s at 256x256, batch 1 and batch 8, for the default model (the raw network
-     forward, forward + a,b decoding, and Colorizer.colorize end to end: PIL image in,
-     PIL image out), for `seed`, and for the Zhang et al. ECCV 2016 colorization network
-     (src/colorizer/zhang_eccv16.py, random weights: timing does not depend on them);
-     with the ratios default / ECCV16 measured in the same run;
+  1. images/s at 256x256, batch 1 and batch 8, for the default model (Colorizer.load()),
+     and for `unet` and `seed` where the default is not already one of them: the raw
+     network forward, forward + a,b decoding (Colorizer.predict_ab), and
+     Colorizer.colorize end to end (PIL image in, PIL image out); and for the Zhang et al.
+     ECCV 2016 colorization network (src/colorizer/zhang_eccv16.py, random weights: timing
+     does not depend on them); with the ratios against ECCV16 measured in the same run;
   2. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
-     24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded.
+     24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded, for the
+     default model and for `unet`.
 
-    python benchmarks/inference.py                      # bundled default model
+    python benchmarks/inference.py                      # bundled models
     python benchmarks/inference.py --model runs/unet128/last.safetensors
     python benchmarks/inference.py --quick              # fewer calls, for a first look
 
-Without bundled weights (and no --model), the default model is a randomly initialised
-UNet(num_bins=262) and `seed` a randomly initialised SeedNet. Nothing is asserted: it
-prints numbers. Timings are medians of repeated calls after warm-up.
+A model that is not bundled (and not given as a path) is built with random weights:
+UNet(num_bins=262) for `unet` (also the default then), SeedNet for `seed`. Nothing is
+asserted: it prints numbers. Timings are medians of repeated calls after warm-up.
 """
 import argparse
 import json
@@ -46,18 +48,21 @@ BATCHES = (1, 8)
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="default model: bundled name or .safetensors path (default: the bundled default, else a random UNet)")
+    p.add_argument("--unet-model", default=None, help="the `unet` model (default: bundled `unet`, else a random UNet)")
     p.add_argument("--seed-model", default=None, help="the `seed` model (default: bundled `seed`, else a random SeedNet)")
     p.add_argument("--size", type=int, default=256, help="network input side for the throughput table (default 256)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default, the number of cores)")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed calls per measurement, at least (default 3)")
     p.add_argument("--calls", type=int, default=5, help="timed calls per measurement, at least (default 5)")
-    p.add_argument("--file-runs", type=int, default=3, help="file -> file runs per large photo (default 3)")
+    p.add_argument("--file-runs", type=int, default=5, help="file -> file runs per large photo (default 5)")
     p.add_argument("--megapixels", default="12,24", help="large photos to time, comma-separated from 12, 24 (default both)")
+    p.add_argument("--file-models", default="default,unet", help="models for the large photos, from default, unet, seed (default: default,unet)")
     p.add_argument("--no-networks", action="store_true", help="skip the 256x256 throughput table")
     p.add_argument("--no-files", action="store_true", help="skip the large-photo runs")
     p.add_argument("--quick", action="store_true", help="--min-time 0.5 --calls 2 --file-runs 1")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)  # internal: one large photo
+    p.add_argument("--worker-model", default="default", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
         a.min_time, a.calls, a.file_runs = 0.5, 2, 1
@@ -66,30 +71,27 @@ def parse_args(argv=None):
 
 # --- models ---------------------------------------------------------------------------------
 
-def load_default(spec):
-    """The default Colorizer and a label: the bundled default (or --model), else a random UNet."""
-    try:
-        col = Colorizer.load(spec, device="cpu")
-        return col, f"{col.name} ({col.arch})"
-    except WeightsError:
-        if spec:
-            raise
+def random_colorizer(arch):
     torch.manual_seed(0)
-    bins = B.default_bins()
-    model = build_model("unet", pretrained=False, num_bins=len(bins)).eval()
-    return Colorizer(model, "unet", {"bins": bins}, {}, name="unet-random"), "unet, random weights (no bundled model)"
-
-
-def load_seed(spec):
-    try:
-        col = Colorizer.load(spec or "seed", device="cpu")
-        return col, f"{col.name} ({col.arch})"
-    except WeightsError:
-        if spec:
-            raise
-    torch.manual_seed(0)
+    if arch == "unet":
+        bins = B.default_bins()
+        model = build_model("unet", pretrained=False, num_bins=len(bins)).eval()
+        return Colorizer(model, "unet", {"bins": bins}, {}, name="unet-random"), "unet, random weights (not bundled)"
     model = build_model("seed", pretrained=False).eval()
-    return Colorizer(model, "seed", {}, {}, name="seed-random"), "seed, random weights (no bundled model)"
+    return Colorizer(model, "seed", {}, {}, name="seed-random"), "seed, random weights (not bundled)"
+
+
+def load_model(which, a):
+    """(Colorizer, label) for `which` in default, unet, seed: the path or name given on
+    the command line, else the bundled model, else random weights (see random_colorizer)."""
+    spec = {"default": a.model, "unet": a.unet_model, "seed": a.seed_model}[which]
+    try:
+        col = Colorizer.load(spec if spec or which == "default" else which, device="cpu")
+        return col, f"{col.name} ({col.arch})"
+    except WeightsError:
+        if spec:
+            raise
+    return random_colorizer("unet" if which == "default" else which)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def machine():
 
 # --- 1. throughput at 256x256 -----------------------------------------------------------------
 
-def throughput(a, default, seed, eccv):
+def throughput(a, cols, eccv):
+    """cols: list of (key, Colorizer). Rows of images/s at batch 1 and 8."""
     rows = []
     g = torch.Generator().manual_seed(0)
     inputs = {b: torch.rand(b, 1, a.size, a.size, generator=g) * 100 for b in BATCHES}
@@ -154,32 +157,29 @@ def throughput(a, default, seed, eccv):
                 model(x)
         return run
 
-    plans = [
-        ("default", "network forward", forward(default.model), True),
-        ("default", "forward + a,b decode (predict_ab)", default.predict_ab, True),
-        ("default", "Colorizer.colorize, PIL in -> PIL out", None, False),
-        ("seed", "network forward", forward(seed.model), True),
-        ("seed", "Colorizer.colorize, PIL in -> PIL out", None, False),
-        ("ECCV16", "network forward", forward(eccv), True),
-    ]
-    cols = {"default": default, "seed": seed}
-    for model, what, fn, batched in plans:
-        row = {"model": model, "what": what}
+    plans = []
+    for key, col in cols:
+        plans += [(key, "network forward", forward(col.model)),
+                  (key, "forward + a,b decode (predict_ab)", col.predict_ab),
+                  (key, "Colorizer.colorize, PIL in -> PIL out", (lambda c: lambda: c.colorize(pic))(col))]
+    plans.append(("ECCV16", "network forward", forward(eccv)))
+    for key, what, fn in plans:
+        row = {"model": key, "what": what}
         for b in BATCHES:
-            if fn is None and b != 1:
-                continue
-            if fn is None:
-                col = cols[model]
-                times = time_calls(lambda: col.colorize(pic), a.min_time, a.calls)
-            else:
-                x = inputs[b]
-                times = time_calls(lambda: fn(x), a.min_time, a.calls)
+            end_to_end = what.startswith("Colorizer")
+            if end_to_end and b != 1:
+                continue  # colorize takes one photo
+            times = time_calls(fn if end_to_end else (lambda f, x: lambda: f(x))(fn, inputs[b]), a.min_time, a.calls)
             med = float(np.median(times))
             row[f"b{b}"] = {"images_per_s": b / med, "median_s": med, "min_s": float(min(times)), "calls": len(times)}
-            print(f"  {model:8s} {what:40s} batch {b}: {b / med:8.2f} images/s  (median {med * 1000:.1f} ms over {len(times)} calls)",
+            print(f"  {key:8s} {what:40s} batch {b}: {b / med:8.2f} images/s  (median {med * 1000:.1f} ms over {len(times)} calls)",
                   file=sys.stderr, flush=True)
         rows.append(row)
     return rows
+
+
+def cols_arch(cols, key):
+    return dict(cols)[key].arch
 
 
 def ips(rows, model, what, b):
@@ -195,7 +195,7 @@ def worker(a):
     """One large photo in this fresh process: load the model, warm up on a small photo,
     then time file -> file runs; then one run split into stages. Prints one JSON line."""
     src, dst = a.worker
-    col, label = load_default(a.model)
+    col, label = load_model(a.worker_model, a)
     col.colorize(photo(256, 192))  # warm-up: torch kernels, lookup tables
     rss_loaded, _ = memory_mb()
     times = []
@@ -243,20 +243,21 @@ def large_files(a):
             w, h = SIZES[mp]
             src = os.path.join(tmp, f"gray_{mp}mp.jpg")
             photo(w, h, seed=mp).save(src, quality=90)
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", src, os.path.join(tmp, f"out_{mp}mp.jpg"),
-                   "--file-runs", str(a.file_runs)]
-            if a.model:
-                cmd += ["--model", a.model]
-            if a.threads:
-                cmd += ["--threads", str(a.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"  {mp} MP: worker failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-                continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            r.update(megapixels=mp, file_mb=os.path.getsize(src) / 1e6)
-            print(f"  {mp} MP: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
-            results.append(r)
+            for which in [m.strip() for m in a.file_models.split(",") if m.strip()]:
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", src, os.path.join(tmp, f"out_{mp}mp.jpg"),
+                       "--worker-model", which, "--file-runs", str(a.file_runs)]
+                for opt, val in (("--model", a.model), ("--unet-model", a.unet_model), ("--seed-model", a.seed_model),
+                                 ("--threads", a.threads or None)):
+                    if val:
+                        cmd += [opt, str(val)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(f"  {mp} MP, {which}: worker failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                r.update(megapixels=mp, file_mb=os.path.getsize(src) / 1e6, model=which)
+                print(f"  {mp} MP, {which}: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+                results.append(r)
     return results
 
 
@@ -271,18 +272,22 @@ def main(argv=None):
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     m = machine()
     report = {"machine": m, "size": a.size}
-    default, default_label = load_default(a.model)
-    seed, seed_label = load_seed(a.seed_model)
+    default, default_label = load_model("default", a)
+    cols, labels = [("default", default)], {"default": f"{default_label}, what Colorizer.load() gives"}
+    for arch in ("unet", "seed"):  # the other architectures, unless the default is one
+        if default.arch != arch or getattr(a, f"{arch}_model"):
+            col, labels[arch] = load_model(arch, a)
+            cols.append((arch, col))
     torch.manual_seed(0)
     eccv = ECCV16().eval()
+    labels["ECCV16"] = "Zhang et al. 2016 (eccv16 generator), random weights"
     shape = (1, 1, a.size, a.size)
-    models = [("default", default_label, default.model), ("seed", seed_label, seed.model),
-              ("ECCV16", "Zhang et al. 2016 (eccv16), random weights", eccv)]
-    report["models"] = [{"model": k, "label": lab, "params": count_params(net), "macs": count_macs(net, shape)} for k, lab, net in models]
+    nets = [(k, c.model) for k, c in cols] + [("ECCV16", eccv)]
+    report["models"] = [{"model": k, "label": labels[k], "params": count_params(net), "macs": count_macs(net, shape)} for k, net in nets]
 
     if not a.no_networks:
         print(f"throughput at {a.size}x{a.size}:", file=sys.stderr)
-        report["throughput"] = throughput(a, default, seed, eccv)
+        report["throughput"] = throughput(a, cols, eccv)
     if not a.no_files:
         print("large photos, file -> file:", file=sys.stderr)
         report["files"] = large_files(a)
@@ -306,30 +311,29 @@ def main(argv=None):
             print(f"| {r['model']} | {r['what']} | " + " | ".join(cells) + " |")
         print("\nRatios against ECCV16's network forward, measured in this run (higher: faster):\n")
         e1, e8 = ips(rows, "ECCV16", "network", 1), ips(rows, "ECCV16", "network", 8)
-        ratios = {
-            "default forward / ECCV16 forward, batch 1": ips(rows, "default", "network", 1) / e1,
-            "default forward / ECCV16 forward, batch 8": ips(rows, "default", "network", 8) / e8,
-            "default forward + decode / ECCV16 forward, batch 1": ips(rows, "default", "forward + a,b", 1) / e1,
-            "default Colorizer.colorize end to end / ECCV16 forward alone, batch 1": ips(rows, "default", "Colorizer", 1) / e1,
-            "seed forward / ECCV16 forward, batch 1": ips(rows, "seed", "network", 1) / e1,
-            "seed Colorizer.colorize end to end / ECCV16 forward alone, batch 1": ips(rows, "seed", "Colorizer", 1) / e1,
-        }
+        print("| model | forward, batch 1 | forward, batch 8 | forward + decode, batch 1 | Colorizer.colorize end to end, batch 1 |")
+        print("|---|---|---|---|---|")
+        ratios = {}
+        for key, _ in cols:
+            r = {"forward_b1": ips(rows, key, "network", 1) / e1, "forward_b8": ips(rows, key, "network", 8) / e8,
+                 "predict_ab_b1": ips(rows, key, "forward + a,b", 1) / e1, "colorize_b1": ips(rows, key, "Colorizer", 1) / e1}
+            ratios[key] = r
+            print(f"| {key} ({cols_arch(cols, key)}) | " + " | ".join(f"**{v:.1f}x**" for v in r.values()) + " |")
         report["ratios"] = ratios
-        for k, v in ratios.items():
-            print(f"- {k}: **{v:.1f}x**")
-        print()
+        print("\n(end to end: the whole Colorizer.colorize call against ECCV16's network alone, which flatters ECCV16.)\n")
     if report.get("files"):
         print("## Large grayscale JPEG -> colour JPEG (quality 95), model loaded and warmed up, one fresh process per photo\n")
         stages = list(report["files"][0]["stages"])
-        print("| photo | file | first run (s) | best run (s) | peak RSS (MB) | RSS after load (MB) | "
+        print("| photo | model | file | first run (s) | median run (s) | best run (s) | peak RSS (MB) | RSS after load (MB) | "
               + " | ".join(f"{s} (s)" for s in stages) + " |")
-        print("|---" * (6 + len(stages)) + "|")
+        print("|---" * (8 + len(stages)) + "|")
         for r in report["files"]:
-            print(f"| {r['megapixels']} MP ({r['width']}x{r['height']}) | {r['file_mb']:.1f} MB | {r['times'][0]:.3f} | {min(r['times']):.3f} | "
+            print(f"| {r['megapixels']} MP ({r['width']}x{r['height']}) | {r['model']}: {r['label']} | {r['file_mb']:.1f} MB | "
+                  f"{r['times'][0]:.3f} | {float(np.median(r['times'])):.3f} | {min(r['times']):.3f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | " + " | ".join(f"{r['stages'][s]:.3f}" for s in stages) + " |")
-        print(f"\nModel: {report['files'][0]['label']}; times are wall seconds from the JPEG path to the written JPEG "
-              "(Colorizer.colorize + save_image); the stages come from one extra run split by hand. "
-              "Peak RSS is VmHWM of the whole process (Python, torch and the model included).")
+        print("\nTimes are wall seconds from the JPEG path to the written JPEG (Colorizer.colorize + save_image, "
+              f"{a.file_runs} runs); the stages come from one extra run split by hand. Peak RSS is VmHWM of the whole "
+              "process (Python, torch and the model included); 'RSS after load' is VmRSS after loading and a warm-up.")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=2)

@@ -4,8 +4,8 @@ R = G = B), colorized through Colorizer.colorize at working sizes 128, 256, 384 
 and compared with the original colours: PSNR, CIEDE2000, colourfulness (CF) and |dCF|,
 and the mean wall seconds per photo (PIL image in, PIL image out), on this machine.
 
-    python benchmarks/size_tradeoff.py --data ../shared/data/val --limit 200
-    python benchmarks/size_tradeoff.py --data ../shared/data/val --model runs/unet128/last.safetensors --photo-size 512
+    python benchmarks/size_tradeoff.py --data ../shared/data/val --limit 200                 # the default model
+    python benchmarks/size_tradeoff.py --data ../shared/data/val --model seed --model unet --limit 200
 
 Prints a Markdown table; the gray row is the input itself (a = b = 0).
 """
@@ -30,7 +30,8 @@ from colorizer.pipeline import Colorizer, working_shape  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="folder of colour validation photos, e.g. ../shared/data/val")
-    p.add_argument("--model", default=None, help="bundled model name or .safetensors path (default: the bundled default)")
+    p.add_argument("--model", action="append", default=None,
+                   help="bundled model name or .safetensors path; repeat for several (default: the bundled default)")
     p.add_argument("--sizes", default="128,256,384,512", help="working sizes, comma-separated (default 128,256,384,512)")
     p.add_argument("--limit", type=int, default=200, help="photos used, at most (default 200; 0: all)")
     p.add_argument("--photo-size", type=int, default=160,
@@ -68,7 +69,7 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        col = Colorizer.load(a.model, device="cpu")
+        cols = [Colorizer.load(m, device="cpu") for m in (a.model or [None])]
     except WeightsError as e:
         print(f"size_tradeoff: error: {e}", file=sys.stderr)
         return 2
@@ -77,34 +78,37 @@ def main(argv=None):
     truth = [x.astype(np.float32) / 255.0 for x in arr]
     grays = [gray_photo(x) for x in arr]
     cf_t = np.array([colorfulness(t) for t in truth])
-    rows = []
     base = {"psnr": [], "ciede2000": [], "cf": []}
     for g, t in zip(grays, truth):
         p = np.asarray(g.convert("RGB"), dtype=np.float32) / 255.0
         base["psnr"].append(psnr(p, t))
         base["ciede2000"].append(ciede2000(p, t))
         base["cf"].append(colorfulness(p))
-    for size in sizes:
-        scores, seconds = evaluate_size(col, grays, truth, size, a.vibrance)
-        rows.append((size, scores, seconds))
-        print(f"size {size}: {np.mean(scores['psnr']):.2f} dB, {np.mean(seconds) * 1000:.1f} ms/photo", file=sys.stderr, flush=True)
+    rows = []
+    for col in cols:
+        for size in sizes:
+            scores, seconds = evaluate_size(col, grays, truth, size, a.vibrance)
+            rows.append((col, size, scores, seconds))
+            print(f"{col.name} size {size}: {np.mean(scores['psnr']):.2f} dB, {np.mean(seconds) * 1000:.1f} ms/photo",
+                  file=sys.stderr, flush=True)
 
-    hh, ww = a.photo_size, a.photo_size
-    print(f"# Working size: quality against time\n\nModel `{col.name}` ({col.arch}); {len(arr)} photos from `{a.data}` at "
-          f"{a.photo_size}x{a.photo_size}; {torch.get_num_threads()} torch threads; colourfulness of the originals {cf_t.mean():.1f}.\n")
-    print("| working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | s / photo | photos / s |")
-    print("|---|---|---|---|---|---|---|---|")
+    side = a.photo_size
+    print(f"# Working size: quality against time\n\n{len(arr)} photos from `{a.data}` at {side}x{side}; "
+          f"{torch.get_num_threads()} torch threads; colourfulness of the originals {cf_t.mean():.1f}. Time: mean wall "
+          "seconds per Colorizer.colorize call (8-bit gray PIL image in, PIL image out), after one warm-up call per size.\n")
+    print("| model | working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | s / photo | photos / s |")
+    print("|---|---|---|---|---|---|---|---|---|")
 
-    def line(label, net, s, secs):
+    def line(model, label, net, s, secs):
         cf = np.array(s["cf"])
         t = f"{np.mean(secs):.4f} | {1 / np.mean(secs):.1f}" if secs else "- | -"
-        print(f"| {label} | {net} | {np.mean(s['psnr']):.2f} | {np.mean(s['ciede2000']):.2f} | {cf.mean():.1f} | "
+        print(f"| {model} | {label} | {net} | {np.mean(s['psnr']):.2f} | {np.mean(s['ciede2000']):.2f} | {cf.mean():.1f} | "
               f"{np.abs(cf - cf_t).mean():.1f} | {t} |")
 
-    line("gray input", "-", base, [])
-    for size, scores, seconds in rows:
-        h, w = working_shape(hh, ww, size)
-        line(str(size), f"{w}x{h}", scores, seconds)
+    line("gray input", "-", "-", base, [])
+    for col, size, scores, seconds in rows:
+        h, w = working_shape(side, side, size)
+        line(f"{col.name} ({col.arch})", str(size), f"{w}x{h}", scores, seconds)
     return 0
 
 

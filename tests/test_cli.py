@@ -145,3 +145,12 @@ def test_evaluate_command_writes_reports(tmp_path, tiny_model_path):
     assert [x["model"] for x in doc["results"]] == ["gray", "tiny-unet"]
     assert doc["results"][0]["cf"] == 0.0
     assert (rep / "grid.png").exists() and "| gray |" in r.stdout
+
+
+def test_train_errors_are_one_line(tmp_path):
+    r = run_cli("train", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--data is required" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--out", str(tmp_path / "nothing"), "--resume")
+    assert r.returncode == 2 and "nothing to resume" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "ft"), "--init", "no-such-model")
+    assert r.returncode == 2 and "unknown model 'no-such-model'" in r.stderr and "Traceback" not in r.stderr

@@ -233,3 +233,22 @@ def test_merge_survives_non_finite_values():
     ab[0, 1, 1], ab[1, 2, 2] = float("nan"), float("inf")
     rgb = merge_full_res(L, ab)
     assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
+
+
+# --- predict_ab's decoding --------------------------------------------------------------
+
+@pytest.mark.parametrize("vibrance", [None, 0.0, 0.5, 0.99, 1.0])
+@pytest.mark.parametrize("blend", [0.0, 0.5, 2.0])
+def test_predict_ab_decodes_as_decode_ab(tiny_colorizer, vibrance, blend, monkeypatch):
+    from colorizer.pipeline import decode_ab
+    monkeypatch.setattr(tiny_colorizer, "blend", blend)
+    g = torch.Generator().manual_seed(1)
+    L = torch.rand(2, 1, 64, 96, generator=g) * 100
+    with torch.inference_mode():
+        out = tiny_colorizer.model(L)
+        out["logits"] = out["logits"] * 20  # peaky distributions, like a trained model's
+        ref = decode_ab({k: v.clone() for k, v in out.items()}, tiny_colorizer.extra, vibrance=vibrance, blend=blend)
+    monkeypatch.setattr(tiny_colorizer, "model", lambda x: {k: v.clone() for k, v in out.items()})
+    got = tiny_colorizer.predict_ab(L, vibrance=vibrance)
+    assert got.shape == ref.shape == (2, 2, 32, 48)
+    assert (got - ref).abs().max() < 1e-3

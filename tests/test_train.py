@@ -67,3 +67,50 @@ def test_resume_continues_at_the_same_step_with_the_same_weights(photo_dir, tmp_
     _, _, _, b, _ = read_model_file(str(part / "last.safetensors"))
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+
+
+def test_init_fine_tunes_from_a_model_file(photo_dir, tmp_path):
+    """--init starts from the file's weights and architecture config (not from scratch),
+    with a fresh schedule, and keeps the file's colour bins."""
+    base = tmp_path / "base"
+    train(_cfg(photo_dir, base, epochs=2))
+    _, config, _, w0, extra0 = read_model_file(str(base / "last.safetensors"))
+    ft = tmp_path / "ft"
+    # no model_config given: it must come from the init file, or the weights would not fit
+    train(_cfg(photo_dir, ft, epochs=0.2, lr=1e-12, warmup=1, model_config=None, init=str(base / "last.safetensors"), val=None))
+    _, config1, _, w1, extra1 = read_model_file(str(ft / "last.safetensors"))
+    assert config1 == config
+    assert torch.equal(extra1["bins"], extra0["bins"])
+    st = json.load(open(ft / "state.json"))
+    assert st["step"] == 1  # a new schedule: 0.2 epochs of 6 steps, not the base run's steps
+    # a learning rate of 1e-12 leaves the weights where the init file put them (the
+    # BatchNorm statistics move on with the one step: its counter shows it carried on)
+    assert w1["blocks.0._bn1.num_batches_tracked"] == w0["blocks.0._bn1.num_batches_tracked"] + 1
+    for k in w0:
+        if "running_" in k or "num_batches" in k:
+            continue
+        assert torch.allclose(w0[k].float(), w1[k].float(), atol=1e-6), k
+
+
+def test_init_takes_the_files_architecture_and_rejects_another(photo_dir, tmp_path):
+    base = tmp_path / "base"
+    train(_cfg(photo_dir, base, arch="seed", epochs=0.2, val=None))
+    with pytest.raises(ValueError, match="seed"):
+        train(_cfg(photo_dir, tmp_path / "ft", epochs=0.2, init=str(base / "last.safetensors"), val=None))
+    # without an architecture given, the init file's is used
+    cfg = _cfg(photo_dir, tmp_path / "ft2", epochs=0.2, init=str(base / "last.safetensors"), val=None, model_config=None)
+    del cfg["arch"]
+    train(cfg)
+    assert read_model_file(str(tmp_path / "ft2" / "model.safetensors"))[0] == "seed"
+
+
+def test_l1_regression_loss_is_the_mean_absolute_error():
+    from colorizer.models import AB_SCALE
+    from colorizer.train import compute_loss
+    ab = torch.zeros(1, 2, 8, 8)
+    pred = torch.full((1, 2, 8, 8), 0.5 * AB_SCALE)
+    _, mse = compute_loss("seed", {"ab": pred}, ab, {}, 1.0, "mse")
+    _, l1 = compute_loss("seed", {"ab": pred}, ab, {}, 1.0, "l1")
+    assert mse["mse"].item() == pytest.approx(0.25) and l1["l1"].item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="huber"):
+        compute_loss("seed", {"ab": pred}, ab, {}, 1.0, "huber")

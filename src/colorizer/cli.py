@@ -9,15 +9,19 @@ import time
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model on a folder of colour photos",
                        description="Train a colorization model on a folder tree of colour photos (jpg/png/webp, read recursively; near-grayscale photos are skipped).")
-    p.add_argument("--data", required=True, help="folder of training photos")
+    p.add_argument("--data", help="folder of training photos (required, except with --resume)")
     p.add_argument("--val", help="folder of validation photos (metrics and a PNG grid after each epoch)")
-    p.add_argument("--model", default="unet", choices=["seed", "unet"], help="architecture (default: unet)")
+    p.add_argument("--model", default=None, choices=["seed", "unet"], help="architecture (default: unet, or the --init model's)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, state, grids")
     p.add_argument("--size", type=int, default=None, help="training crop size (default 256)")
     p.add_argument("--batch", type=int, default=None, help="batch size (default 16)")
     p.add_argument("--epochs", type=float, default=None, help="epochs, may be fractional (default 100)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3 seed, 3e-4 unet)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--init", metavar="MODEL", help="fine-tune: start from this model's weights (a bundled name such as 'default', or a .safetensors file) with a fresh optimizer and schedule")
+    p.add_argument("--reg-loss", choices=["mse", "l1"], default=None, help="a,b regression loss (default mse, the baseline's)")
+    p.add_argument("--reg-weight", type=float, default=None, help="weight of the regression head's loss beside the class loss (unet, default 10)")
+    p.add_argument("--warmup", type=int, default=None, help="learning-rate warm-up steps (default 200)")
     p.add_argument("--workers", type=int, default=None, help="threads decoding photos (default 2)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
@@ -31,9 +35,13 @@ def _add_train(sub):
 def cmd_train(a):
     from .checkpoint import WeightsError
     from .train import train
+    if not a.data and not a.resume:
+        print("colorizer train: error: --data is required (except with --resume)", file=sys.stderr)
+        return 2
     cfg = dict(data=a.data, val=a.val, arch=a.model, out=a.out, size=a.size, batch=a.batch, epochs=a.epochs,
                lr=a.lr, resume=a.resume, workers=a.workers, threads=a.threads, seed=a.seed, lam=a.lam,
-               max_minutes=a.max_minutes, ckpt_minutes=a.ckpt_minutes, limit=a.limit, val_limit=a.val_limit)
+               max_minutes=a.max_minutes, ckpt_minutes=a.ckpt_minutes, limit=a.limit, val_limit=a.val_limit,
+               init=a.init, reg_loss=a.reg_loss, reg_weight=a.reg_weight, warmup=a.warmup)
     try:
         train(cfg)
     except (WeightsError, FileNotFoundError, ValueError) as e:

@@ -1,5 +1,6 @@
 """The image pipeline: any image -> L at full resolution -> the network at a working
 size -> a,b upsampled (bilinear) to full size -> merged with the input's own L."""
+import math
 import os
 from importlib import resources
 
@@ -77,6 +78,34 @@ def decode_ab(out, extra, vibrance=None, size=None, blend=None):
         ab = out["ab"]
     if size is not None and tuple(ab.shape[-2:]) != tuple(size):
         ab = F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
+    return ab
+
+
+def _decode_classes(out, bins, vibrance=None, blend=None):
+    """decode_ab for a network with colour classes, with fewer passes over the (B, Q, h, w)
+    scores and no temporaries of their size beyond one: with x = logits - max,
+      annealed mean:  softmax(log_softmax(x) / T) = softmax(x / T)
+      entropy:        -sum p log p = log s - sum(e x) / s,  e = exp(x), s = sum e
+    (the scores are changed in place: they are this call's own). Equal to decode_ab
+    within float rounding (tests/test_pipeline_speedups.py)."""
+    x = out["logits"].float()
+    v = DEFAULT_VIBRANCE if vibrance is None else vibrance
+    T = max(vibrance_to_temperature(v), 1e-4)  # as bins.annealed_mean
+    x.sub_(x.amax(dim=1, keepdim=True))
+    e = torch.exp(x)
+    conf = None
+    if blend and "ab" in out:
+        s = e.sum(dim=1, keepdim=True)
+        t = e.mul_(x).sum(dim=1, keepdim=True)
+        entropy = (s.log() - t / s) / math.log(x.shape[1])
+        conf = (1.0 - entropy).clamp_(0, 1) ** blend
+        torch.exp(x.mul_(1.0 / T), out=e)
+    elif T != 1.0:
+        torch.exp(x.mul_(1.0 / T), out=e)
+    ab = torch.einsum("bqhw,qc->bchw", e, bins.to(e)).div_(e.sum(dim=1, keepdim=True))
+    if conf is not None:
+        reg = out["ab"].float()
+        ab = reg + conf * (ab - reg)
     return ab
 
 
@@ -243,8 +272,13 @@ class Colorizer:
 
     @torch.inference_mode()
     def predict_ab(self, L, vibrance=None):
-        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size."""
-        return decode_ab(self.model(L.to(self.device)), self.extra, vibrance=vibrance, blend=self.blend)
+        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size.
+        Decodes as decode_ab does; colour classes through _decode_classes (same result,
+        a third of the passes over the class scores)."""
+        out = self.model(L.to(self.device))
+        if "logits" in out and "bins" in self.extra:
+            return _decode_classes(out, self.extra["bins"], vibrance=vibrance, blend=self.blend)
+        return decode_ab(out, self.extra, vibrance=vibrance, blend=self.blend)
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the

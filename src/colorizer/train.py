@@ -18,7 +18,9 @@ DEFAULTS = dict(
     arch="unet", size=256, batch=16, epochs=100.0, lr=None, seed=0, workers=2, threads=0,
     lam=0.5, reg_weight=10.0, ckpt_minutes=5.0, max_minutes=0.0, limit=0, val_limit=200,
     min_chroma=3.0, warmup=200, pretrained=True, model_config=None, vibrance=None,
+    reg_loss="mse", init=None,
 )
+REG_LOSSES = ("mse", "l1")
 DEFAULT_LR = {"seed": 1e-3, "unet": 3e-4}
 
 
@@ -52,16 +54,20 @@ def class_counts(photos, bins, stride=4):
     return counts
 
 
-def compute_loss(arch, out, ab, extra, reg_weight):
-    """ab: true a,b at full training size. Returns (loss, parts)."""
+def compute_loss(arch, out, ab, extra, reg_weight, reg_loss="mse"):
+    """ab: true a,b at full training size. Returns (loss, parts). The a,b regression is
+    MSE (the baseline's loss: the mean of the plausible colours, dull) or L1 (their
+    per-channel median: less dull, and closer to what CIEDE2000 measures)."""
     h, w = out["ab"].shape[-2:] if "ab" in out else out["logits"].shape[-2:]
     ab_t = F.adaptive_avg_pool2d(ab, (h, w))
     parts = {}
     if "logits" in out:
         parts["ce"] = B.soft_cross_entropy(out["logits"], ab_t, extra["bins"], extra["class_weights"]).mean()
     if "ab" in out:
-        mse = F.mse_loss(out["ab"] / AB_SCALE, ab_t / AB_SCALE)
-        parts["mse"] = mse * (reg_weight if "logits" in out else 1.0)
+        if reg_loss not in REG_LOSSES:
+            raise ValueError(f"unknown regression loss {reg_loss!r} (choose from {', '.join(REG_LOSSES)})")
+        err = (F.mse_loss if reg_loss == "mse" else F.l1_loss)(out["ab"] / AB_SCALE, ab_t / AB_SCALE)
+        parts[reg_loss] = err * (reg_weight if "logits" in out else 1.0)
     return sum(parts.values()), parts
 
 
@@ -140,6 +146,18 @@ def train(cfg):
         arch = cfg["arch"]
         lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
 
+    init_state = None
+    if cfg.get("init") and not resumed:
+        # fine-tune: start from a model file's weights, with a fresh optimizer and schedule
+        from .pipeline import resolve_model
+        init_arch, init_config, _, init_state, init_extra = read_model_file(resolve_model(cfg["init"])[0])
+        if "arch" not in given:
+            arch = cfg["arch"] = init_arch
+            lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
+        if init_arch != arch:
+            raise ValueError(f"{cfg['init']}: holds a {init_arch!r} model, not {arch!r} (pass --model {init_arch})")
+        cfg["model_config"] = init_config
+
     train_set = PhotoSet(cfg["data"], cfg["size"], min_chroma=cfg["min_chroma"], workers=cfg["workers"], limit=cfg["limit"] or None)
     val_set = None
     if cfg.get("val"):
@@ -155,10 +173,15 @@ def train(cfg):
         if resumed:
             extra = ck["extra"] if ck["extra"] is not None else read_model_file(os.path.join(run, "last.safetensors"))[4]
         else:
+            if init_state is not None and "bins" in init_extra:
+                bins = init_extra["bins"].float()
             counts = class_counts(train_set, bins)
             w, p = B.rebalance_weights(counts, bins, lam=cfg["lam"])
             extra = {"bins": bins, "prior": p, "class_weights": w}
-    model = build_model(arch, pretrained=cfg["pretrained"] and not resumed, **model_config).to(device)
+    model = build_model(arch, pretrained=cfg["pretrained"] and not resumed and init_state is None, **model_config).to(device)
+    if init_state is not None:
+        model.load_state_dict({k: v.float() for k, v in init_state.items()}, strict=False)
+        print(f"initialised from {cfg['init']}", flush=True)
     model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -203,7 +226,7 @@ def train(cfg):
             g["lr"] = lr_at(step, total, lr, cfg["warmup"])
         with torch.autocast(**ac):
             out = model(lab[:, :1])
-        loss, parts = compute_loss(arch, out, lab[:, 1:], extra, cfg["reg_weight"])
+        loss, parts = compute_loss(arch, out, lab[:, 1:], extra, cfg["reg_weight"], cfg.get("reg_loss", "mse"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
