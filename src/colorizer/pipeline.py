@@ -15,7 +15,7 @@ from .color import _F_EPS, _KAPPA, RGB_FROM_XYZ, WHITE_D65, linear_to_srgb
 from .imageio import ImageError, read_lightness
 from .models import build_model
 
-DEFAULT_MODEL = "seed"
+DEFAULT_MODEL = "unet"
 DEFAULT_SIZE = 256
 DEFAULT_VIBRANCE = 0.62  # annealed-mean temperature T = 1 - vibrance = 0.38
 
