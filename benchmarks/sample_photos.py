@@ -42,6 +42,7 @@ def write_grid(path, rows, labels, height=200):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", help="bundled name or .safetensors path; repeat (default: all bundled)")
+    ap.add_argument("--size", type=int, default=None, help="working size (default: the pipeline's, 256)")
     ap.add_argument("--grid", help="also write an image grid here (a row per photo: gray input, each model, original)")
     a = ap.parse_args()
     from skimage import data
@@ -56,7 +57,8 @@ def main():
         cf_true.append(colorfulness(truth))
         outs = {"gray": np.asarray(gray.convert("RGB"), np.float32) / 255.0}
         for c in cols:
-            outs[c.name] = np.asarray(c.colorize(gray).convert("RGB"), np.float32) / 255.0
+            kw = {"size": a.size} if a.size else {}
+            outs[c.name] = np.asarray(c.colorize(gray, **kw).convert("RGB"), np.float32) / 255.0
         if a.grid:
             grid_rows.append([outs[n] for n in names] + [truth])
         cells = []
@@ -65,7 +67,7 @@ def main():
             cf[n].append(colorfulness(outs[n]))
             cells.append(f"{de[n][-1]:.2f} / {cf[n][-1]:.1f}")
         rows.append(f"| {photo} ({rgb.shape[1]}x{rgb.shape[0]}) | {cf_true[-1]:.1f} | " + " | ".join(cells) + " |")
-    print("CIEDE2000 ↓ / CF per model; CF truth is the original's colourfulness.\n")
+    print(f"CIEDE2000 ↓ / CF per model at working size {a.size or 'default'}; CF truth is the original's colourfulness.\n")
     print("| photo | CF truth | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     print("\n".join(rows))
