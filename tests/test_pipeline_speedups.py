@@ -239,16 +239,28 @@ def test_merge_survives_non_finite_values():
 
 @pytest.mark.parametrize("vibrance", [None, 0.0, 0.5, 0.99, 1.0])
 @pytest.mark.parametrize("blend", [0.0, 0.5, 2.0])
-def test_predict_ab_decodes_as_decode_ab(tiny_colorizer, vibrance, blend, monkeypatch):
-    from colorizer.pipeline import decode_ab
+def test_class_decoding_matches_the_textbook_formulas(tiny_colorizer, vibrance, blend, monkeypatch):
+    """decode_ab's few-pass decoding (in place in predict_ab, on a copy otherwise) equals
+    the direct annealed mean and entropy fallback of bins.py."""
+    from colorizer import bins as B
+    from colorizer.pipeline import DEFAULT_VIBRANCE, decode_ab, vibrance_to_temperature
     monkeypatch.setattr(tiny_colorizer, "blend", blend)
     g = torch.Generator().manual_seed(1)
     L = torch.rand(2, 1, 64, 96, generator=g) * 100
+    extra = tiny_colorizer.extra
     with torch.inference_mode():
         out = tiny_colorizer.model(L)
         out["logits"] = out["logits"] * 20  # peaky distributions, like a trained model's
-        ref = decode_ab({k: v.clone() for k, v in out.items()}, tiny_colorizer.extra, vibrance=vibrance, blend=blend)
+        T = vibrance_to_temperature(DEFAULT_VIBRANCE if vibrance is None else vibrance)
+        ref = B.annealed_mean(out["logits"], extra["bins"], T=T)
+        if blend:
+            conf = (1.0 - B.normalized_entropy(out["logits"])).clamp(0, 1) ** blend
+            ref = out["ab"] + conf * (ref - out["ab"])
+        logits = out["logits"].clone()
+        copy = decode_ab(out, extra, vibrance=vibrance, blend=blend)
+        assert torch.equal(out["logits"], logits)  # not in place: the scores are untouched
     monkeypatch.setattr(tiny_colorizer, "model", lambda x: {k: v.clone() for k, v in out.items()})
     got = tiny_colorizer.predict_ab(L, vibrance=vibrance)
-    assert got.shape == ref.shape == (2, 2, 32, 48)
+    assert got.shape == ref.shape == copy.shape == (2, 2, 32, 48)
     assert (got - ref).abs().max() < 1e-3
+    assert (copy - ref).abs().max() < 1e-3

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import bins as B
 from .checkpoint import WeightsError, read_model_file
 from .color import _F_EPS, _KAPPA, RGB_FROM_XYZ, WHITE_D65, linear_to_srgb
 from .imageio import ImageError, read_lightness
@@ -63,17 +62,14 @@ def vibrance_to_temperature(v):
     return max(0.02, 1.0 - float(v))
 
 
-def decode_ab(out, extra, vibrance=None, size=None, blend=None):
+def decode_ab(out, extra, vibrance=None, size=None, blend=None, inplace=False):
     """Network outputs -> a,b. Colour classes are decoded with the annealed mean at
     T = 1 - vibrance; where the model also regresses a,b and `blend` > 0, pixels whose
     class distribution is uncertain lean on the regression: weight conf**blend for the
-    classes, conf = 1 - normalised entropy."""
+    classes, conf = 1 - normalised entropy. `inplace=True` lets the decoding overwrite
+    out["logits"] (no copy of the class scores: for callers that do not reuse them)."""
     if "logits" in out:
-        v = DEFAULT_VIBRANCE if vibrance is None else vibrance
-        ab = B.annealed_mean(out["logits"], extra["bins"], T=vibrance_to_temperature(v))
-        if blend and "ab" in out:
-            conf = (1.0 - B.normalized_entropy(out["logits"])).clamp(0, 1) ** blend
-            ab = out["ab"] + conf * (ab - out["ab"])
+        ab = _decode_classes(out, extra["bins"], vibrance=vibrance, blend=blend, inplace=inplace)
     else:
         ab = out["ab"]
     if size is not None and tuple(ab.shape[-2:]) != tuple(size):
@@ -81,14 +77,15 @@ def decode_ab(out, extra, vibrance=None, size=None, blend=None):
     return ab
 
 
-def _decode_classes(out, bins, vibrance=None, blend=None):
-    """decode_ab for a network with colour classes, with fewer passes over the (B, Q, h, w)
-    scores and no temporaries of their size beyond one: with x = logits - max,
+def _decode_classes(out, bins, vibrance=None, blend=None, inplace=False):
+    """The class part of decode_ab, in few passes over the (B, Q, h, w) scores and with no
+    temporaries of their size beyond one: with x = logits - max,
       annealed mean:  softmax(log_softmax(x) / T) = softmax(x / T)
       entropy:        -sum p log p = log s - sum(e x) / s,  e = exp(x), s = sum e
-    (the scores are changed in place: they are this call's own). Equal to decode_ab
-    within float rounding (tests/test_pipeline_speedups.py)."""
-    x = out["logits"].float()
+    Equal to bins.annealed_mean and bins.normalized_entropy within float rounding
+    (tests/test_pipeline_speedups.py)."""
+    logits = out["logits"]
+    x = logits.float() if inplace else logits.to(torch.float32, copy=True)
     v = DEFAULT_VIBRANCE if vibrance is None else vibrance
     T = max(vibrance_to_temperature(v), 1e-4)  # as bins.annealed_mean
     x.sub_(x.amax(dim=1, keepdim=True))
@@ -272,13 +269,8 @@ class Colorizer:
 
     @torch.inference_mode()
     def predict_ab(self, L, vibrance=None):
-        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size.
-        Decodes as decode_ab does; colour classes through _decode_classes (same result,
-        a third of the passes over the class scores)."""
-        out = self.model(L.to(self.device))
-        if "logits" in out and "bins" in self.extra:
-            return _decode_classes(out, self.extra["bins"], vibrance=vibrance, blend=self.blend)
-        return decode_ab(out, self.extra, vibrance=vibrance, blend=self.blend)
+        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size."""
+        return decode_ab(self.model(L.to(self.device)), self.extra, vibrance=vibrance, blend=self.blend, inplace=True)
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the
