@@ -57,6 +57,12 @@ def save_model(path, model, arch, config, extra=None, dtype=None, info=None):
 
     Frozen sub-networks loaded from a package (the seed's classifier) are not stored."""
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("embedder.")}
+    write_model_file(path, arch, config, state, extra, dtype=dtype, info=info)
+
+
+def write_model_file(path, arch, config, state, extra=None, dtype=None, info=None):
+    """The file save_model writes, from a state dict (what read_model_file returns):
+    floating-point weights cast to `dtype` when given, extra tensors as float32."""
     tensors = {}
     for k, v in state.items():
         v = v.detach().cpu()

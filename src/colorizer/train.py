@@ -132,7 +132,6 @@ def train(cfg):
     run = cfg["out"]
     os.makedirs(run, exist_ok=True)
     arch = cfg["arch"]
-    lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
 
     resumed = None
     if cfg.get("resume"):
@@ -144,7 +143,6 @@ def train(cfg):
         keep = {k: given[k] for k in ("epochs", "max_minutes", "ckpt_minutes", "threads", "workers") if k in given}
         cfg = {**resumed["config"], **keep, "out": run, "resume": True}
         arch = cfg["arch"]
-        lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
 
     init_state = None
     if cfg.get("init") and not resumed:
@@ -153,10 +151,10 @@ def train(cfg):
         init_arch, init_config, _, init_state, init_extra = read_model_file(resolve_model(cfg["init"])[0])
         if "arch" not in given:
             arch = cfg["arch"] = init_arch
-            lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
         if init_arch != arch:
             raise ValueError(f"{cfg['init']}: holds a {init_arch!r} model, not {arch!r} (pass --model {init_arch})")
         cfg["model_config"] = init_config
+    lr = cfg["lr"] or DEFAULT_LR.get(arch, 3e-4)
 
     train_set = PhotoSet(cfg["data"], cfg["size"], min_chroma=cfg["min_chroma"], workers=cfg["workers"], limit=cfg["limit"] or None)
     val_set = None
