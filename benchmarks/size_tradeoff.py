@@ -1,7 +1,7 @@
 """Quality against time for the working size (`colorizer colorize --size`): each
 validation photo is turned into the 8-bit grayscale photo a user would have (its own L*,
 R = G = B), colorized through Colorizer.colorize at working sizes 128, 256, 384 and 512,
-and compared with the original colours: PSNR, CIEDE2000, colourfulness (CF) and |dCF|,
+and compared with the original colours: PSNR, CIEDE2000, colourfulness (CF) and |dCF| (of the means, and per photo),
 and the mean wall seconds per photo (PIL image in, PIL image out), on this machine.
 
     python benchmarks/size_tradeoff.py --data ../shared/data/val --limit 200                 # the default model
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from colorizer.checkpoint import WeightsError  # noqa: E402
 from colorizer.color import lightness_to_gray, rgb_to_lab  # noqa: E402
 from colorizer.evaluate import load_photos  # noqa: E402
-from colorizer.metrics import ciede2000, colorfulness, psnr  # noqa: E402
+from colorizer.metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr  # noqa: E402
 from colorizer.pipeline import Colorizer, working_shape  # noqa: E402
 
 
@@ -96,14 +96,14 @@ def main(argv=None):
     print(f"# Working size: quality against time\n\n{len(arr)} photos from `{a.data}` at {side}x{side}; "
           f"{torch.get_num_threads()} torch threads; colourfulness of the originals {cf_t.mean():.1f}. Time: mean wall "
           "seconds per Colorizer.colorize call (8-bit gray PIL image in, PIL image out), after one warm-up call per size.\n")
-    print("| model | working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | s / photo | photos / s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | per-photo abs dCF ↓ | s / photo | photos / s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
     def line(model, label, net, s, secs):
         cf = np.array(s["cf"])
         t = f"{np.mean(secs):.4f} | {1 / np.mean(secs):.1f}" if secs else "- | -"
         print(f"| {model} | {label} | {net} | {np.mean(s['psnr']):.2f} | {np.mean(s['ciede2000']):.2f} | {cf.mean():.1f} | "
-              f"{np.abs(cf - cf_t).mean():.1f} | {t} |")
+              f"{delta_colorfulness(cf, cf_t):.1f} | {per_photo_delta_colorfulness(cf, cf_t):.1f} | {t} |")
 
     line("gray input", "-", "-", base, [])
     for col, size, scores, seconds in rows:

@@ -1,10 +1,14 @@
 """Sweep the decoding of a classification model on validation photos: vibrance
 (annealed-mean temperature T = 1 - vibrance) x blend (how much uncertain pixels lean on
-the regression head). The network runs once per batch; every setting decodes the same
-outputs. Prints a Markdown table (PSNR, CIEDE2000, CF, |dCF|) with the seed and gray
+the regression head) x the chroma curve's reference c (gamma fixed per run; see
+colorizer.pipeline.decode_ab), at one set of scales (the
+network's input sizes, as fractions of the photo's, whose outputs are averaged). The
+network runs once per batch and scale; every setting decodes the same outputs. Prints a Markdown table (PSNR, CIEDE2000, CF, |dCF| of the means and per photo) with the seed and gray
 rows for reference.
 
     python benchmarks/sweep.py --data ../shared/data/val --model unet --limit 300
+    python benchmarks/sweep.py --data ../shared/data/val --model unet --limit 600 --vibrance 0.62 \
+        --blend 2 --curve-ref 17 20 23 --curve-gamma 1 --scales 1 0.5
 """
 import argparse
 import os
@@ -19,8 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from colorizer.color import lab_to_rgb, lightness_to_gray, rgb_to_lab  # noqa: E402
 from colorizer.evaluate import load_photos  # noqa: E402
-from colorizer.metrics import ciede2000, colorfulness, psnr  # noqa: E402
-from colorizer.pipeline import Colorizer, decode_ab  # noqa: E402
+from colorizer.metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr  # noqa: E402
+from colorizer.pipeline import Colorizer, decode_ab, scaled_shape  # noqa: E402
 
 
 def main():
@@ -32,6 +36,9 @@ def main():
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--vibrance", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.62, 0.7, 0.8])
     ap.add_argument("--blend", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
+    ap.add_argument("--curve-ref", type=float, nargs="+", default=[0.0], help="chroma curve references c (0: no curve)")
+    ap.add_argument("--curve-gamma", type=float, default=1.0, help="chroma curve exponent at the default vibrance")
+    ap.add_argument("--scales", type=float, nargs="+", default=[1.0], help="input scales averaged (first must be 1)")
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
 
@@ -41,8 +48,8 @@ def main():
     L = rgb_to_lab(rgb)[:, :1]
     col = Colorizer.load(a.model, device="cpu")
     base = Colorizer.load(a.baseline, device="cpu") if a.baseline else None
-    settings = [(v, b) for v in a.vibrance for b in a.blend]
-    keys = [f"v={v} blend={b}" for v, b in settings] + (["seed"] if base else []) + ["gray"]
+    settings = [(v, b, c) for v in a.vibrance for b in a.blend for c in a.curve_ref]
+    keys = [f"v={v} blend={b}" + (f" curve=({c}, {a.curve_gamma})" if c else "") for v, b, c in settings] + (["seed"] if base else []) + ["gray"]
     acc = {k: {"psnr": [], "ciede2000": [], "cf": []} for k in keys}
     cf_true = [colorfulness(t) for t in truth]
     t0 = time.time()
@@ -58,9 +65,11 @@ def main():
     with torch.inference_mode():
         for s in range(0, len(arr), a.batch):
             Lb = L[s:s + a.batch]
-            out = col.model(Lb)
-            for (v, b), key in zip(settings, keys):
-                ab = decode_ab(out, col.extra, vibrance=v, size=Lb.shape[-2:], blend=b)
+            outs = [col.model(Lb)] + [col.model(F.interpolate(Lb, size=scaled_shape(*Lb.shape[-2:], sc), mode="bilinear",
+                                                               align_corners=False, antialias=sc < 1)) for sc in a.scales[1:]]
+            for (v, b, c), key in zip(settings, keys):
+                ab = decode_ab(outs, col.extra, vibrance=v, size=Lb.shape[-2:], blend=b,
+                               curve=(c, a.curve_gamma) if c else None)
                 add(key, lab_to_rgb(torch.cat([Lb, ab], 1)), s)
             if base:
                 ab = F.interpolate(base.predict_ab(Lb), size=Lb.shape[-2:], mode="bilinear", align_corners=False)
@@ -68,15 +77,15 @@ def main():
             add("gray", lightness_to_gray(Lb).expand(-1, 3, -1, -1), s)
             print(f"{s + len(Lb)}/{len(arr)} photos, {time.time() - t0:.0f} s", file=sys.stderr)
     cft = float(np.mean(cf_true))
-    print(f"\n{len(arr)} photos from {a.data} at {a.size}x{a.size}; model {a.model}; truth CF {cft:.1f}\n")
-    print("| setting | T | PSNR (dB) | CIEDE2000 | CF | CF / truth | abs dCF |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n{len(arr)} photos from {a.data} at {a.size}x{a.size}; model {a.model}; scales {a.scales}; truth CF {cft:.1f}\n")
+    print("| setting | T | PSNR (dB) | CIEDE2000 | CF | CF / truth | abs dCF | per-photo abs dCF |")
+    print("|---|---|---|---|---|---|---|---|")
     for key in keys:
         m = acc[key]
         cf = np.array(m["cf"])
         T = f"{max(0.02, 1 - float(key.split()[0][2:])):.2f}" if key.startswith("v=") else "-"
         print(f"| {key} | {T} | {np.mean(m['psnr']):.2f} | {np.mean(m['ciede2000']):.2f} | {cf.mean():.1f} | "
-              f"{cf.mean() / cft:.2f} | {np.abs(cf - np.array(cf_true)).mean():.1f} |")
+              f"{cf.mean() / cft:.2f} | {delta_colorfulness(cf, cf_true):.1f} | {per_photo_delta_colorfulness(cf, cf_true):.1f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Copy a trained model file into the package's bundled weights, in fp16, with the
 decoding defaults and a training note recorded in its metadata.
 
-    python scripts/ship_model.py runs/unet128ft/model.safetensors unet --blend 0.5 --vibrance 0.62 \
+    python scripts/ship_model.py runs/unet128ft2/model.safetensors unet --blend 2 --curve 20 1 --scales 1 0.5 --vibrance 0.62 \
         --trained-on "shared/data/train (24,613 colour photos), 128 px crops, 105 + 90 min on 1 CPU core"
 """
 import argparse
@@ -23,6 +23,9 @@ def main():
     ap.add_argument("name", help="bundled name, e.g. unet (writes src/colorizer/weights/NAME.safetensors)")
     ap.add_argument("--blend", type=float, help="default regression fallback for a class model")
     ap.add_argument("--vibrance", type=float, help="default vibrance for a class model")
+    ap.add_argument("--curve", type=float, nargs=2, metavar=("C", "GAMMA"),
+                    help="chroma curve C' = C min((C/c)^gamma, 3) at the default vibrance (colorizer.pipeline.decode_ab)")
+    ap.add_argument("--scales", type=float, nargs="+", help="input scales averaged at inference (first 1), e.g. 1 0.5")
     ap.add_argument("--trained-on", help="one line: data and budget")
     ap.add_argument("--out", help="write here instead of src/colorizer/weights/NAME.safetensors")
     a = ap.parse_args()
@@ -32,6 +35,14 @@ def main():
         decode["blend"] = a.blend
     if a.vibrance is not None:
         decode["vibrance"] = a.vibrance
+    if a.curve is not None:
+        if not (a.curve[0] > 0 and 0 <= a.curve[1] <= 4):
+            ap.error("--curve needs c > 0 and gamma in 0..4")
+        decode["curve"] = a.curve
+    if a.scales is not None:
+        if a.scales[0] != 1.0 or not all(0 < x <= 4 for x in a.scales):
+            ap.error("--scales must start with 1 and lie in (0, 4]")
+        decode["scales"] = a.scales
     if decode:
         info["decode"] = decode
     if a.trained_on:

@@ -6,7 +6,7 @@ import torch
 
 from colorizer.color import rgb_to_lab
 from colorizer.evaluate import evaluate, load_photos, write_report
-from colorizer.metrics import ciede2000, colorfulness, psnr
+from colorizer.metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr
 from conftest import gradient_image
 
 
@@ -41,8 +41,8 @@ def test_truth_scores_perfect_and_gray_has_no_colour(photo_dir, tmp_path):
     assert gray["cf"] == 0.0
     assert oracle["ciede2000"] < 0.5  # only 8-bit rounding remains
     assert oracle["psnr"] > 45 and oracle["ssim"] > 0.99
-    assert oracle["abs_dcf"] < 0.5
-    assert gray["abs_dcf"] == pytest.approx(gray["cf_true"])
+    assert oracle["dcf"] < 0.5 and oracle["photo_dcf"] < 0.5
+    assert gray["dcf"] == pytest.approx(gray["cf_true"]) and gray["photo_dcf"] == pytest.approx(gray["cf_true"])
     assert oracle["fd_lite0"] < gray["fd_lite0"]
     assert abs(oracle["fd_lite0"]) < 1e-3 * max(1.0, gray["fd_lite0"]) or oracle["fd_lite0"] < 1.0
     write_report(str(tmp_path / "rep"), rows, grids, {"data": str(photo_dir), "size": 64, "photos": 5})
@@ -65,3 +65,12 @@ def test_metric_values_on_constructed_cases():
     red[..., 0] = 1
     # |R-G| = 255, |(R+G)/2 - B| = 127.5, no spread: CF = 0.3 * sqrt(255^2 + 127.5^2)
     assert colorfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+
+
+def test_delta_colorfulness_is_the_difference_of_means_and_per_photo_is_stricter():
+    truth = [10.0, 50.0]
+    swapped = [50.0, 10.0]  # right on average, wrong on every photo
+    assert delta_colorfulness(swapped, truth) == 0.0
+    assert per_photo_delta_colorfulness(swapped, truth) == 40.0
+    assert delta_colorfulness([20.0, 30.0], truth) == 5.0  # |25 - 30|
+    assert per_photo_delta_colorfulness([20.0, 30.0], truth) == 15.0

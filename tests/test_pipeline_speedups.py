@@ -264,3 +264,76 @@ def test_class_decoding_matches_the_textbook_formulas(tiny_colorizer, vibrance, 
     assert got.shape == ref.shape == copy.shape == (2, 2, 32, 48)
     assert (got - ref).abs().max() < 1e-3
     assert (copy - ref).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("curve", [None, (20.0, 1.0)])
+def test_multi_scale_decoding_averages_the_scales_then_blends(tiny_colorizer, curve, monkeypatch):
+    """With scales (1, 0.5) predict_ab runs the network on the working-size input and on
+    a half-size one, upsamples the second's class a,b, entropy and regression to the
+    first's output size, averages them, blends (reg + conf**b (cls - reg)) and applies
+    the chroma curve."""
+    import torch.nn.functional as F
+    from colorizer import bins as B
+    monkeypatch.setattr(tiny_colorizer, "blend", 2.0)
+    monkeypatch.setattr(tiny_colorizer, "curve", curve)
+    monkeypatch.setattr(tiny_colorizer, "scales", (1.0, 0.5))
+    g = torch.Generator().manual_seed(3)
+    L = torch.rand(1, 1, 128, 192, generator=g) * 100
+    seen = []
+    model = tiny_colorizer.model
+
+    def spy(x):
+        seen.append(tuple(x.shape[-2:]))
+        out = model(x)
+        out["logits"] = out["logits"] * 20
+        out["ab"] = out["ab"] * 30
+        return out
+    with torch.inference_mode():
+        full = spy(L)
+        half = spy(F.interpolate(L, size=(64, 96), mode="bilinear", align_corners=False, antialias=True))
+        T = 1 - 0.62
+        up = lambda x: F.interpolate(x, size=(64, 96), mode="bilinear", align_corners=False)
+        cls = (B.annealed_mean(full["logits"], tiny_colorizer.extra["bins"], T=T)
+               + up(B.annealed_mean(half["logits"], tiny_colorizer.extra["bins"], T=T))) / 2
+        ent = (B.normalized_entropy(full["logits"]) + up(B.normalized_entropy(half["logits"]))) / 2
+        reg = (full["ab"] + up(half["ab"])) / 2
+        ref = reg + (1 - ent).clamp(0, 1) ** 2 * (cls - reg)
+        if curve:
+            C = ref.norm(dim=1, keepdim=True)
+            ref = ref * torch.clamp((C / curve[0]) ** curve[1], max=3.0)
+    seen.clear()
+    monkeypatch.setattr(tiny_colorizer, "model", spy)
+    got = tiny_colorizer.predict_ab(L, vibrance=0.62)
+    assert seen == [(128, 192), (64, 96)]
+    assert got.shape == (1, 2, 64, 96)
+    assert (got - ref).abs().max() < 1e-3
+
+
+def test_chroma_curve_pushes_low_chroma_down_high_up_and_follows_vibrance():
+    from colorizer.pipeline import DEFAULT_VIBRANCE, decode_ab
+    ab = torch.tensor([[3.0, 4.0], [12.0, 16.0], [30.0, 40.0], [60.0, 80.0]]).T.reshape(1, 2, 2, 2)  # C = 5, 20, 50, 100
+    out = {"ab": ab.clone()}
+    C = lambda x: x.norm(dim=1).flatten().tolist()
+    got = C(decode_ab(out, {}, curve=(20.0, 1.0)))  # default vibrance: gamma 1, C' = C * min(C / 20, 3)
+    assert got == pytest.approx([1.25, 20.0, 125.0, 300.0], rel=1e-5)
+    assert torch.equal(out["ab"], ab)  # the caller's outputs are not touched
+    assert C(decode_ab(out, {}, curve=(20.0, 1.0), vibrance=0.0)) == pytest.approx(C(ab))  # vibrance 0: as predicted
+    g = 1.0 / DEFAULT_VIBRANCE  # vibrance 1
+    assert C(decode_ab(out, {}, curve=(20.0, 1.0), vibrance=1.0))[0] == pytest.approx(5 * 0.25 ** g, rel=1e-5)
+    hue = lambda x: torch.atan2(x[:, 1], x[:, 0])
+    assert torch.allclose(hue(decode_ab(out, {}, curve=(20.0, 1.0))), hue(ab))  # hue kept
+    assert torch.equal(decode_ab(out, {}), ab)  # no curve: the regression as is
+
+
+@pytest.mark.parametrize("decode", [{"scales": [0.5, 1.0]}, {"scales": []}, {"scales": [1.0, 0.0]}, {"scales": "x"},
+                                    {"curve": [20.0]}, {"curve": [0.0, 1.0]}, {"curve": [20.0, -1.0]}, {"curve": "ab"},
+                                    {"blend": "much"}])
+def test_bad_decoding_settings_in_a_model_file_are_a_one_line_error(tiny_model_path, tmp_path, decode):
+    from colorizer.checkpoint import WeightsError, read_model_file, write_model_file
+    from colorizer.pipeline import Colorizer
+    arch, config, info, state, extra = read_model_file(tiny_model_path)
+    info["decode"] = decode
+    path = tmp_path / "bad.safetensors"
+    write_model_file(str(path), arch, config, state, extra, info=info)
+    with pytest.raises(WeightsError, match="bad decoding settings"):
+        Colorizer.load(str(path), device="cpu")

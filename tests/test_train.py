@@ -69,6 +69,21 @@ def test_resume_continues_at_the_same_step_with_the_same_weights(photo_dir, tmp_
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
 
 
+def test_resume_with_other_epochs_says_how_the_learning_rate_moves(photo_dir, tmp_path, capsys):
+    """A resumed run with a changed --epochs recomputes the cosine schedule: the jump in
+    learning rate (what made the seed baseline worse in MODEL_CARD.md) is reported."""
+    from colorizer.train import lr_at
+    run = tmp_path / "run"
+    train(_cfg(photo_dir, run, epochs=1, max_minutes=1e-9, val=None, warmup=1))  # 6 steps planned, stops after 1
+    capsys.readouterr()
+    train({"out": str(run), "resume": True, "data": photo_dir, "epochs": 4, "max_minutes": 1e-9})
+    msg = capsys.readouterr().out
+    assert "--epochs changed from 1 to 4" in msg
+    assert f"goes from {lr_at(1, 6, 3e-3, 1):.2e} to {lr_at(1, 24, 3e-3, 1):.2e}" in msg
+    train({"out": str(run), "resume": True, "data": photo_dir, "max_minutes": 1e-9})  # same epochs: no note
+    assert "--epochs changed" not in capsys.readouterr().out
+
+
 def test_init_fine_tunes_from_a_model_file(photo_dir, tmp_path):
     """--init starts from the file's weights and architecture config (not from scratch),
     with a fresh schedule, and keeps the file's colour bins."""

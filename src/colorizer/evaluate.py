@@ -1,7 +1,8 @@
 """Evaluation: grayscale each photo, colorize it, compare with the truth.
 
 Reports PSNR (8-bit RGB), SSIM, CIEDE2000, colourfulness (CF) of predictions and
-truth, mean |dCF|, and FD-Lite0 (Frechet distance on EfficientNet-Lite0 pooled
+truth, |dCF| (DDColor's: the difference of the mean CFs) and its stricter per-photo
+variant (the mean of |CF(pred) - CF(truth)|), and FD-Lite0 (Frechet distance on EfficientNet-Lite0 pooled
 features), for each model and for the gray baseline (a = b = 0)."""
 import html
 import json
@@ -18,7 +19,7 @@ from PIL import Image
 
 from .color import lab_to_rgb, lightness_to_gray, rgb_to_lab
 from .data import IMAGE_EXTS, find_images
-from .metrics import ciede2000, colorfulness, psnr, ssim
+from .metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr, ssim
 
 GRAY = "gray"
 
@@ -118,7 +119,8 @@ def evaluate(models, photos, vibrances=(None,), batch=16, fd=True, grid=16, prog
         row = {"model": name, "vibrance": v, "photos": len(arr),
                "psnr": float(np.mean(per["psnr"])), "ssim": float(np.mean(per["ssim"])),
                "ciede2000": float(np.mean(per["ciede2000"])), "cf": float(cf.mean()), "cf_true": float(cf_true.mean()),
-               "abs_dcf": float(np.abs(cf - cf_true).mean()), "seconds": round(time.time() - t0, 1)}
+               "dcf": delta_colorfulness(cf, cf_true), "photo_dcf": per_photo_delta_colorfulness(cf, cf_true),
+               "seconds": round(time.time() - t0, 1)}
         if fd:
             row["fd_lite0"] = float(fid.compute())
         rows.append(row)
@@ -146,11 +148,12 @@ def grid_image(grids, columns, names=None, max_rows=16, cell=128):
 
 
 def markdown_table(rows):
-    head = "| model | PSNR (dB) ↑ | SSIM ↑ | CIEDE2000 ↓ | CF | CF truth | abs dCF ↓ | FD-Lite0 ↓ |\n|---|---|---|---|---|---|---|---|\n"
+    head = "| model | PSNR (dB) ↑ | SSIM ↑ | CIEDE2000 ↓ | CF | CF truth | abs dCF ↓ | per-photo abs dCF ↓ | FD-Lite0 ↓ |\n"
+    head += "|---|---|---|---|---|---|---|---|---|\n"
     lines = []
     for r in rows:
         fd = f"{r['fd_lite0']:.2f}" if "fd_lite0" in r else "-"
-        lines.append(f"| {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ciede2000']:.2f} | {r['cf']:.1f} | {r['cf_true']:.1f} | {r['abs_dcf']:.1f} | {fd} |")
+        lines.append(f"| {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ciede2000']:.2f} | {r['cf']:.1f} | {r['cf_true']:.1f} | {r['dcf']:.1f} | {r['photo_dcf']:.1f} | {fd} |")
     return head + "\n".join(lines) + "\n"
 
 

@@ -31,3 +31,16 @@ def colorfulness(rgb):
     rg = np.abs(R - G)
     yb = np.abs(0.5 * (R + G) - B)
     return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+
+
+def delta_colorfulness(cf_pred, cf_true):
+    """|dCF| as DDColor (Kang et al. 2023) defines it: the absolute difference between
+    the mean colourfulness of the colorized photos and that of the originals, over a
+    set. A set that is as colourful as the truth on average scores 0."""
+    return float(abs(np.mean(cf_pred) - np.mean(cf_true)))
+
+
+def per_photo_delta_colorfulness(cf_pred, cf_true):
+    """The stricter per-photo variant: mean over photos of |CF(pred) - CF(truth)|.
+    It also counts a model that colours dull photos and under-colours vivid ones."""
+    return float(np.mean(np.abs(np.asarray(cf_pred, dtype=np.float64) - np.asarray(cf_true, dtype=np.float64))))

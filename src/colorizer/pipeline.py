@@ -62,24 +62,83 @@ def vibrance_to_temperature(v):
     return max(0.02, 1.0 - float(v))
 
 
-def decode_ab(out, extra, vibrance=None, size=None, blend=None, inplace=False):
-    """Network outputs -> a,b. Colour classes are decoded with the annealed mean at
-    T = 1 - vibrance; where the model also regresses a,b and `blend` > 0, pixels whose
-    class distribution is uncertain lean on the regression: weight conf**blend for the
-    classes, conf = 1 - normalised entropy. `inplace=True` lets the decoding overwrite
-    out["logits"] (no copy of the class scores: for callers that do not reuse them)."""
-    if "logits" in out:
-        ab = _decode_classes(out, extra["bins"], vibrance=vibrance, blend=blend, inplace=inplace)
+def decode_ab(out, extra, vibrance=None, size=None, blend=None, curve=None, inplace=False):
+    """Network outputs -> a,b. `out` is one output dict, or a list of them for the same
+    photo at several scales (the first sets the output size; the others are upsampled
+    to it and averaged).
+
+    Colour classes are decoded with the annealed mean at T = 1 - vibrance. Where the
+    model also regresses a,b and `blend` > 0, pixels whose class distribution is
+    uncertain lean on the regression:
+        ab = reg + conf**blend * (cls - reg),  conf = 1 - normalised entropy.
+    `curve` = (c, gamma) then reshapes the chroma C = |ab| of every pixel:
+        C' = C * min((C / c)**g, 3),  g = gamma * vibrance / DEFAULT_VIBRANCE,
+    which pushes low, unsure chroma (below c) towards gray and lets confident colours
+    (above c) be as saturated as the truth tends to be. Vibrance 0 leaves the chroma as
+    predicted. `inplace=True` lets the decoding overwrite out["logits"] (no copy of the
+    class scores: for callers that do not reuse them)."""
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    shape = _out_shape(outs[0])
+    cls = ent = reg = None
+    for o in outs:
+        if "logits" in o:
+            c, e = _decode_classes(o, extra["bins"], vibrance=vibrance, entropy=bool(blend) and "ab" in o, inplace=inplace)
+            cls = _add(cls, _resized(c, shape))
+            ent = _add(ent, _resized(e, shape))
+        if "ab" in o:
+            reg = _add(reg, _resized(o["ab"], shape).to(torch.float32, copy=True))
+    n = len(outs)
+    if cls is not None:
+        ab = cls.div_(n)
+        if ent is not None:
+            conf = (1.0 - ent.div_(n)).clamp_(0, 1) ** blend
+            reg = reg.div_(n)
+            ab = reg.add_(ab.sub_(reg).mul_(conf))
     else:
-        ab = out["ab"]
+        ab = reg.div_(n)
+    if curve:
+        ab = chroma_curve(ab, curve, vibrance)
     if size is not None and tuple(ab.shape[-2:]) != tuple(size):
         ab = F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
     return ab
 
 
-def _decode_classes(out, bins, vibrance=None, blend=None, inplace=False):
-    """The class part of decode_ab, in few passes over the (B, Q, h, w) scores and with no
-    temporaries of their size beyond one: with x = logits - max,
+CURVE_MAX_GAIN = 3.0
+
+
+def chroma_curve(ab, curve, vibrance=None):
+    """C' = C * min((C / c)**g, 3) per pixel, g = gamma * vibrance / DEFAULT_VIBRANCE
+    (see decode_ab), in place on ab (B, 2, h, w)."""
+    c, gamma = float(curve[0]), float(curve[1])
+    v = DEFAULT_VIBRANCE if vibrance is None else float(vibrance)
+    g = gamma * v / DEFAULT_VIBRANCE
+    if g == 0.0:
+        return ab
+    factor = torch.linalg.vector_norm(ab, dim=1, keepdim=True).div_(c).pow_(g).clamp_(max=CURVE_MAX_GAIN)
+    return ab.mul_(factor)
+
+
+def _out_shape(o):
+    return tuple((o["logits"] if "logits" in o else o["ab"]).shape[-2:])
+
+
+def _resized(x, shape):
+    if x is None or tuple(x.shape[-2:]) == tuple(shape):
+        return x
+    return F.interpolate(x, size=tuple(shape), mode="bilinear", align_corners=False)
+
+
+def _add(acc, x):
+    """acc + x, in place in acc (a tensor of decode_ab's own, never the caller's)."""
+    if x is None:
+        return acc
+    return x if acc is None else acc.add_(x)
+
+
+def _decode_classes(out, bins, vibrance=None, entropy=False, inplace=False):
+    """The class part of decode_ab: (annealed-mean a,b, normalised entropy or None), in
+    few passes over the (B, Q, h, w) scores and with no temporaries of their size beyond
+    one: with x = logits - max,
       annealed mean:  softmax(log_softmax(x) / T) = softmax(x / T)
       entropy:        -sum p log p = log s - sum(e x) / s,  e = exp(x), s = sum e
     Equal to bins.annealed_mean and bins.normalized_entropy within float rounding
@@ -90,20 +149,23 @@ def _decode_classes(out, bins, vibrance=None, blend=None, inplace=False):
     T = max(vibrance_to_temperature(v), 1e-4)  # as bins.annealed_mean
     x.sub_(x.amax(dim=1, keepdim=True))
     e = torch.exp(x)
-    conf = None
-    if blend and "ab" in out:
+    ent = None
+    if entropy:
         s = e.sum(dim=1, keepdim=True)
         t = e.mul_(x).sum(dim=1, keepdim=True)
-        entropy = (s.log() - t / s) / math.log(x.shape[1])
-        conf = (1.0 - entropy).clamp_(0, 1) ** blend
+        ent = (s.log() - t / s) / math.log(x.shape[1])
         torch.exp(x.mul_(1.0 / T), out=e)
     elif T != 1.0:
         torch.exp(x.mul_(1.0 / T), out=e)
     ab = torch.einsum("bqhw,qc->bchw", e, bins.to(e)).div_(e.sum(dim=1, keepdim=True))
-    if conf is not None:
-        reg = out["ab"].float()
-        ab = reg + conf * (ab - reg)
-    return ab
+    return ab, ent
+
+
+def scaled_shape(h, w, scale, multiple=32):
+    """The network input shape for an extra scale: (h, w) * scale, sides rounded to
+    multiples of `multiple`."""
+    return (max(multiple, int(round(h * scale / multiple)) * multiple),
+            max(multiple, int(round(w * scale / multiple)) * multiple))
 
 
 def _bilinear_weights(n_out, n_in):
@@ -236,10 +298,14 @@ class Colorizer:
         color = c.colorize("photo.jpg")   # a PIL image at the input's resolution
     """
 
-    def __init__(self, model, arch, extra, info, name="model", device="cpu", blend=0.0):
+    def __init__(self, model, arch, extra, info, name="model", device="cpu", blend=0.0, curve=None, scales=(1.0,)):
         self.model, self.arch, self.extra, self.info, self.name = model, arch, extra, info, name
         self.device = torch.device(device)
-        self.blend = blend
+        # decoding (defaults from the model file's "decode" metadata, see decode_ab):
+        # blend: regression fallback where classes are uncertain; curve: (c, gamma) of
+        # the chroma curve; scales: the network also runs at these fractions of the
+        # working size and the outputs are averaged (test-time multi-scale)
+        self.blend, self.curve, self.scales = blend, curve, tuple(scales)
         self.last_notes = []
 
     @classmethod
@@ -264,13 +330,32 @@ class Colorizer:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(device).eval()
         extra = {k: v.to(device) for k, v in extra.items()}
-        blend = float(info.get("decode", {}).get("blend", 0.0))
-        return cls(model, arch, extra, info, name=name, device=device, blend=blend)
+        decode = info.get("decode", {})
+        try:
+            blend = float(decode.get("blend", 0.0))
+            curve = decode.get("curve")
+            if curve is not None:
+                curve = (float(curve[0]), float(curve[1]))
+                if len(decode["curve"]) != 2 or not (curve[0] > 0 and 0 <= curve[1] <= 4):
+                    raise ValueError("curve must be [c > 0, gamma in 0..4]")
+            scales = tuple(float(x) for x in decode.get("scales", [1.0]))
+            if not scales or scales[0] != 1.0 or not all(0 < x <= 4 for x in scales):
+                raise ValueError("scales must start with 1 and lie in (0, 4]")
+        except (TypeError, ValueError, IndexError) as e:
+            raise WeightsError(f"{path}: bad decoding settings in the model file ({e})") from None
+        return cls(model, arch, extra, info, name=name, device=device, blend=blend, curve=curve, scales=scales)
 
     @torch.inference_mode()
     def predict_ab(self, L, vibrance=None):
-        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size."""
-        return decode_ab(self.model(L.to(self.device)), self.extra, vibrance=vibrance, blend=self.blend, inplace=True)
+        """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size
+        (for the working size; extra scales are averaged in)."""
+        L = L.to(self.device)
+        outs = [self.model(L)]
+        for s in self.scales[1:]:
+            shape = scaled_shape(L.shape[-2], L.shape[-1], s)
+            Ls = F.interpolate(L, size=shape, mode="bilinear", align_corners=False, antialias=s < 1)
+            outs.append(self.model(Ls))
+        return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True)
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the

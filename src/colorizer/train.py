@@ -118,7 +118,8 @@ def validate(model, arch, extra, val, device, vibrance=None, batch=32, grid_path
         _grid_png(grid_path, *first)
     cf, cft = np.array(res["cf"]), np.array(res["cf_true"])
     return {"val_psnr": float(np.mean(res["psnr"])), "val_psnr_gray": float(np.mean(res["psnr_gray"])),
-            "val_cf": float(cf.mean()), "val_cf_true": float(cft.mean()), "val_dcf": float(np.abs(cf - cft).mean())}
+            "val_cf": float(cf.mean()), "val_cf_true": float(cft.mean()), "val_dcf": float(abs(cf.mean() - cft.mean())),
+            "val_photo_dcf": float(np.abs(cf - cft).mean())}
 
 
 def train(cfg):
@@ -193,6 +194,14 @@ def train(cfg):
         opt.load_state_dict(opt_state)
         step, history = resumed["step"], resumed.get("history", [])
         print(f"resumed {run} at step {step}/{total}", flush=True)
+        old_epochs = resumed["config"].get("epochs")
+        if old_epochs is not None and old_epochs != cfg["epochs"]:
+            old_total = max(1, int(round(old_epochs * spe)))
+            was, now = lr_at(step, old_total, lr, cfg["warmup"]), lr_at(step, total, lr, cfg["warmup"])
+            print(f"note: --epochs changed from {old_epochs:g} to {cfg['epochs']:g}: the cosine schedule now spans "
+                  f"{total} steps, so the learning rate at step {step} goes from {was:.2e} to {now:.2e}. A jump "
+                  "back up can undo progress; to train on at a low rate use --init RUN/last.safetensors --lr instead.",
+                  flush=True)
     extra = {k: v.to(device) for k, v in extra.items()}
     cfg_saved = {k: v for k, v in cfg.items() if k != "resume"}
 
