@@ -1,10 +1,11 @@
 """Sweep the decoding of a classification model on validation photos: vibrance
 (annealed-mean temperature T = 1 - vibrance) x blend (how much uncertain pixels lean on
 the regression head) x the chroma curve's reference c (gamma fixed per run; see
-colorizer.pipeline.decode_ab), at one set of scales (the
-network's input sizes, as fractions of the photo's, whose outputs are averaged). The
-network runs once per batch and scale; every setting decodes the same outputs. Prints a Markdown table (PSNR, CIEDE2000, CF, |dCF| of the means and per photo) with the seed and gray
-rows for reference.
+colorizer.pipeline.decode_ab), at one set of scales (the network's input sizes, as
+fractions of the photo's, whose outputs are averaged). The network runs once per batch
+and scale; every setting decodes the same outputs. Prints a Markdown table (PSNR,
+CIEDE2000, CF, |dCF| of the means and per photo) with the seed and gray rows for
+reference.
 
     python benchmarks/sweep.py --data ../shared/data/val --model unet --limit 300
     python benchmarks/sweep.py --data ../shared/data/val --model unet --limit 600 --vibrance 0.62 \
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from colorizer.color import lab_to_rgb, lightness_to_gray, rgb_to_lab  # noqa: E402
 from colorizer.evaluate import load_photos  # noqa: E402
 from colorizer.metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr  # noqa: E402
-from colorizer.pipeline import Colorizer, decode_ab, scaled_shape  # noqa: E402
+from colorizer.pipeline import Colorizer, decode_ab, network_outputs  # noqa: E402
 
 
 def main():
@@ -65,8 +66,7 @@ def main():
     with torch.inference_mode():
         for s in range(0, len(arr), a.batch):
             Lb = L[s:s + a.batch]
-            outs = [col.model(Lb)] + [col.model(F.interpolate(Lb, size=scaled_shape(*Lb.shape[-2:], sc), mode="bilinear",
-                                                               align_corners=False, antialias=sc < 1)) for sc in a.scales[1:]]
+            outs = network_outputs(col.model, Lb, a.scales)
             for (v, b, c), key in zip(settings, keys):
                 ab = decode_ab(outs, col.extra, vibrance=v, size=Lb.shape[-2:], blend=b,
                                curve=(c, a.curve_gamma) if c else None)

@@ -168,6 +168,43 @@ def scaled_shape(h, w, scale, multiple=32):
             max(multiple, int(round(w * scale / multiple)) * multiple))
 
 
+def network_outputs(model, L, scales=(1.0,)):
+    """The network's outputs for L (B, 1, h, w) at each scale (fractions of its size, the
+    first 1): the list decode_ab averages."""
+    outs = [model(L)]
+    for s in scales[1:]:
+        Ls = F.interpolate(L, size=scaled_shape(L.shape[-2], L.shape[-1], s), mode="bilinear",
+                           align_corners=False, antialias=s < 1)
+        outs.append(model(Ls))
+    return outs
+
+
+def decode_settings(decode):
+    """A model file's "decode" metadata -> (blend, curve or None, scales), checked.
+    Raises ValueError naming the bad setting."""
+    try:
+        blend = float(decode.get("blend", 0.0))
+    except (TypeError, ValueError):
+        raise ValueError(f"blend must be a number, not {decode.get('blend')!r}") from None
+    try:
+        curve = decode.get("curve")
+        if curve is not None:
+            if len(curve) != 2:
+                raise ValueError("two numbers")
+            curve = (float(curve[0]), float(curve[1]))
+            if not (curve[0] > 0 and 0 <= curve[1] <= 4):
+                raise ValueError("out of range")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"curve must be [c > 0, gamma in 0..4] ({e})") from None
+    try:
+        scales = tuple(float(x) for x in decode.get("scales", [1.0]))
+        if not scales or scales[0] != 1.0 or not all(0 < x <= 4 for x in scales):
+            raise ValueError("out of range")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"scales must start with 1 and lie in (0, 4] ({e})") from None
+    return blend, curve, scales
+
+
 def _bilinear_weights(n_out, n_in):
     """Source indices and weights for align_corners=False bilinear resampling."""
     x = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
@@ -330,18 +367,9 @@ class Colorizer:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(device).eval()
         extra = {k: v.to(device) for k, v in extra.items()}
-        decode = info.get("decode", {})
         try:
-            blend = float(decode.get("blend", 0.0))
-            curve = decode.get("curve")
-            if curve is not None:
-                curve = (float(curve[0]), float(curve[1]))
-                if len(decode["curve"]) != 2 or not (curve[0] > 0 and 0 <= curve[1] <= 4):
-                    raise ValueError("curve must be [c > 0, gamma in 0..4]")
-            scales = tuple(float(x) for x in decode.get("scales", [1.0]))
-            if not scales or scales[0] != 1.0 or not all(0 < x <= 4 for x in scales):
-                raise ValueError("scales must start with 1 and lie in (0, 4]")
-        except (TypeError, ValueError, IndexError) as e:
+            blend, curve, scales = decode_settings(info.get("decode", {}))
+        except ValueError as e:
             raise WeightsError(f"{path}: bad decoding settings in the model file ({e})") from None
         return cls(model, arch, extra, info, name=name, device=device, blend=blend, curve=curve, scales=scales)
 
@@ -349,12 +377,7 @@ class Colorizer:
     def predict_ab(self, L, vibrance=None):
         """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size
         (for the working size; extra scales are averaged in)."""
-        L = L.to(self.device)
-        outs = [self.model(L)]
-        for s in self.scales[1:]:
-            shape = scaled_shape(L.shape[-2], L.shape[-1], s)
-            Ls = F.interpolate(L, size=shape, mode="bilinear", align_corners=False, antialias=s < 1)
-            outs.append(self.model(Ls))
+        outs = network_outputs(self.model, L.to(self.device), self.scales)
         return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True)
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):

@@ -94,7 +94,7 @@ def _grid_png(path, L, pred_rgb, true_rgb, n=8):
 def validate(model, arch, extra, val, device, vibrance=None, batch=32, grid_path=None):
     """Metrics at training size on centre crops of the validation photos."""
     from .color import lab_to_rgb
-    from .metrics import colorfulness, psnr
+    from .metrics import colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr
     from .pipeline import decode_ab
     model.eval()
     rng = np.random.default_rng(0)
@@ -118,8 +118,8 @@ def validate(model, arch, extra, val, device, vibrance=None, batch=32, grid_path
         _grid_png(grid_path, *first)
     cf, cft = np.array(res["cf"]), np.array(res["cf_true"])
     return {"val_psnr": float(np.mean(res["psnr"])), "val_psnr_gray": float(np.mean(res["psnr_gray"])),
-            "val_cf": float(cf.mean()), "val_cf_true": float(cft.mean()), "val_dcf": float(abs(cf.mean() - cft.mean())),
-            "val_photo_dcf": float(np.abs(cf - cft).mean())}
+            "val_cf": float(cf.mean()), "val_cf_true": float(cft.mean()), "val_dcf": delta_colorfulness(cf, cft),
+            "val_photo_dcf": per_photo_delta_colorfulness(cf, cft)}
 
 
 def train(cfg):
