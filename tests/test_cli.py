@@ -154,3 +154,17 @@ def test_train_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "nothing to resume" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "ft"), "--init", "no-such-model")
     assert r.returncode == 2 and "unknown model 'no-such-model'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_lists_the_bundled_models_with_their_training_note():
+    from colorizer.checkpoint import read_model_file
+    from colorizer.pipeline import DEFAULT_MODEL, available_models, resolve_model
+    r = run_cli("models")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(available_models())
+    for name, line in zip(available_models(), lines):
+        assert line.startswith(f"{name} (default):" if name == DEFAULT_MODEL else f"{name}:")
+        note = read_model_file(resolve_model(name)[0])[2].get("trained_on")
+        if note:  # the whole recipe, not only the last fine-tuning run's epochs
+            assert line.endswith(f"; trained on {note}")

@@ -253,7 +253,9 @@ def cmd_models(a):
         n = sum(v.numel() for v in state.values())
         mark = " (default)" if name == DEFAULT_MODEL else ""
         trained = ""
-        if isinstance(info.get("epochs"), (int, float)):
+        if isinstance(info.get("trained_on"), str):  # the whole recipe, for a fine-tuned model too
+            trained = f"; trained on {info['trained_on']}"
+        elif isinstance(info.get("epochs"), (int, float)):  # of its (last) training run
             trained = f", trained {info['epochs']:.2f} epochs at {info.get('size', '?')} px"
         print(f"{name}{mark}: {arch}, {n / 1e6:.2f}M parameters stored, {os.path.getsize(path) / 1e6:.1f} MB{trained}")
     return 0
