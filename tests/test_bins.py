@@ -83,3 +83,19 @@ def test_entropy_bounds():
     peaked = torch.full((1, Q, 1, 1), -1e4)
     peaked[0, 0] = 0
     assert B.normalized_entropy(peaked).item() < 1e-3
+
+
+def test_ciede2000_matrix_matches_scikit_image_at_any_lightness():
+    import numpy as np
+    from skimage.color import deltaE_ciede2000
+    bins = B.default_bins()
+    D = B.ciede2000_matrix(bins)
+    assert D.shape == (len(bins), len(bins))
+    assert torch.all(D.diagonal() == 0) and torch.allclose(D, D.T, atol=1e-4)
+    g = torch.Generator().manual_seed(0)
+    i, j = torch.randint(len(bins), (2, 50), generator=g)
+    for L in (20.0, 50.0, 85.0):  # equal lightness: the distance does not depend on it
+        lab1 = np.array([[L, *bins[k].tolist()] for k in i])
+        lab2 = np.array([[L, *bins[k].tolist()] for k in j])
+        assert np.allclose(D[i, j].numpy(), deltaE_ciede2000(lab1, lab2), atol=1e-3)
+    assert D[i, j].max() > 20  # far-apart bins are far apart

@@ -67,3 +67,14 @@ def test_the_default_is_more_colourful_than_the_baseline_and_beats_gray(scores):
     assert cf[DEFAULT_MODEL] > 1.5 * cf["seed"]
     # and, on these photos, no less faithful than the dull baseline
     assert de[DEFAULT_MODEL] < de["seed"]
+
+
+def test_the_default_decodes_with_min_risk_and_annealed_mean_is_one_switch_away(photos):
+    c = Colorizer.load(device="cpu")
+    assert c.rule == "min-risk" and c.extra["ciede2000"].shape == (len(c.extra["bins"]),) * 2
+    cf = {}
+    for rule in ("min-risk", "annealed-mean"):
+        c.set_decoding(rule)
+        cf[rule] = np.mean([colorfulness(np.asarray(c.colorize(g), np.float32) / 255.0) for g, _ in photos])
+    # Zhang et al.'s decoding is the bolder one (and the less faithful on validation photos)
+    assert cf["annealed-mean"] > cf["min-risk"] + 1

@@ -168,3 +168,17 @@ def test_models_lists_the_bundled_models_with_their_training_note():
         note = read_model_file(resolve_model(name)[0])[2].get("trained_on")
         if note:  # the whole recipe, not only the last fine-tuning run's epochs
             assert line.endswith(f"; trained on {note}")
+    assert "colour classes decoded by min-risk" in lines[available_models().index("unet")]
+    assert "decoded by" not in lines[available_models().index("seed")]  # regression: no classes
+
+
+def test_decoding_option_changes_the_colours_and_rejects_unknown_rules(inputs, tmp_path, tiny_model_path):
+    src = str(inputs / "gray.png")
+    outs = {}
+    for rule in ("annealed-mean", "min-risk"):
+        r = run_cli("colorize", src, "-o", str(tmp_path / rule), "--model", tiny_model_path, "--decoding", rule, "-q")
+        assert r.returncode == 0, r.stderr
+        outs[rule] = np.asarray(Image.open(tmp_path / rule / "gray.png"), dtype=float)
+    assert np.abs(outs["annealed-mean"] - outs["min-risk"]).mean() > 0.5
+    r = run_cli("colorize", src, "-o", str(tmp_path / "x"), "--model", tiny_model_path, "--decoding", "median")
+    assert r.returncode == 2 and "invalid choice" in r.stderr and "Traceback" not in r.stderr

@@ -337,3 +337,123 @@ def test_bad_decoding_settings_in_a_model_file_are_a_one_line_error(tiny_model_p
     write_model_file(str(path), arch, config, state, extra, info=info)
     with pytest.raises(WeightsError, match="bad decoding settings"):
         Colorizer.load(str(path), device="cpu")
+
+
+# --- min-risk decoding ------------------------------------------------------------------
+
+def _two_colour_logits(bins, pa, ia, ib, h=2, w=3):
+    """Logits (1, Q, h, w) of a distribution with mass pa on bin ia and 1 - pa on ib."""
+    p = torch.full((len(bins),), 1e-9)
+    p[ia], p[ib] = pa, 1 - pa
+    return p.log()[None, :, None, None].expand(1, -1, h, w).clone()
+
+
+def _bin(bins, a, b):
+    return int(((bins - torch.tensor([a, b])).abs().sum(1)).argmin())
+
+
+def test_min_risk_returns_the_colour_a_sure_model_predicts():
+    from colorizer import bins as B
+    from colorizer.pipeline import decode_ab
+    bins = B.default_bins()
+    extra = {"bins": bins, "class_weights": torch.ones(len(bins))}
+    k = _bin(bins, 30.0, 50.0)
+    ab = decode_ab({"logits": _two_colour_logits(bins, 0.999, k, _bin(bins, 0.0, 0.0))}, extra, rule="min-risk")
+    assert ab.shape == (1, 2, 2, 3)
+    assert torch.allclose(ab[0, :, 0, 0], bins[k], atol=2.0)
+
+
+@pytest.mark.parametrize("pa", [0.55, 0.65, 0.75, 0.9])
+def test_min_risk_is_less_wrong_on_average_than_the_annealed_mean(pa):
+    """Torn between orange and blue, the annealed mean lands on a muddy mix of the two
+    that is far from both; min-risk picks the colour of least expected CIEDE2000, which
+    is lower than the mix's."""
+    from colorizer import bins as B
+    from colorizer.pipeline import _decode_min_risk, decode_ab
+    bins = B.default_bins()
+    extra = {"bins": bins, "class_weights": torch.ones(len(bins))}
+    orange, blue = _bin(bins, 30.0, 60.0), _bin(bins, -10.0, -40.0)
+    out = {"logits": _two_colour_logits(bins, pa, orange, blue)}
+    D = B.ciede2000_matrix(bins)
+
+    def risk_of(ab):
+        j = _bin(bins, *ab[0, :, 0, 0].tolist())
+        return float(pa * D[orange, j] + (1 - pa) * D[blue, j])
+
+    def risk(rule):
+        return risk_of(decode_ab(out, extra, vibrance=0.62, rule=rule))
+    # with a hard minimum (tau -> 0) and T = 1 it is the bin of least expected CIEDE2000
+    best = float((pa * D[orange] + (1 - pa) * D[blue]).min())
+    assert risk_of(_decode_min_risk(out, extra, vibrance=0.0, tau=0.01)) == pytest.approx(best, abs=0.01)
+    if pa < 0.9:
+        assert risk("min-risk") < risk("annealed-mean") - 1.0
+
+
+def test_min_risk_undoes_the_class_rebalancing_and_vibrance_sharpens():
+    """The model was trained with weight w on each class, so its scores overstate rare
+    (heavily weighted) colours: dividing by w moves the decision back to the common one;
+    higher vibrance (lower T) lets the likelier colour dominate."""
+    from colorizer import bins as B
+    from colorizer.pipeline import decode_ab
+    bins = B.default_bins()
+    red, gray = _bin(bins, 60.0, 40.0), _bin(bins, 0.0, 0.0)
+    out = {"logits": _two_colour_logits(bins, 0.7, red, gray)}
+    plain = {"bins": bins, "class_weights": torch.ones(len(bins))}
+    w = torch.ones(len(bins))
+    w[red] = 6.0  # red was rare in training: its score was boosted 6x
+    weighted = {"bins": bins, "class_weights": w}
+    C = lambda extra, v: float(decode_ab(out, extra, vibrance=v, rule="min-risk")[0, :, 0, 0].norm())
+    assert C(weighted, 0.62) < C(plain, 0.62) - 10
+    assert C(plain, 0.0) < C(plain, 0.62) < C(plain, 1.0)
+    # no weights in the file: as if all were 1
+    assert C({"bins": bins}, 0.62) == pytest.approx(C(plain, 0.62), abs=1e-4)
+
+
+def test_min_risk_in_chunks_equals_all_at_once(tiny_colorizer, monkeypatch):
+    import colorizer.pipeline as P
+    g = torch.Generator().manual_seed(5)
+    L = torch.rand(2, 1, 64, 96, generator=g) * 100
+    with torch.inference_mode():
+        out = tiny_colorizer.model(L)
+        out["logits"] = out["logits"] * 20
+        whole = P.decode_ab(out, tiny_colorizer.extra, rule="min-risk")
+        monkeypatch.setattr(P, "_RISK_CHUNK", 100)
+        chunked = P.decode_ab(out, tiny_colorizer.extra, rule="min-risk")
+    assert whole.shape == (2, 2, 32, 48)
+    assert torch.allclose(whole, chunked, atol=1e-4)
+    monkeypatch.setattr(tiny_colorizer, "rule", "min-risk")
+    monkeypatch.setattr(tiny_colorizer, "blend", 0.0)
+    monkeypatch.setattr(tiny_colorizer, "model", lambda x: {k: v.clone() for k, v in out.items()})
+    assert torch.allclose(tiny_colorizer.predict_ab(L), whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("decode", [{"rule": "median"}, {"rule": ["min-risk"]}])
+def test_bad_decoding_rule_in_a_model_file_is_a_one_line_error(tiny_model_path, tmp_path, decode):
+    from colorizer.checkpoint import WeightsError, read_model_file, write_model_file
+    from colorizer.pipeline import Colorizer
+    arch, config, info, state, extra = read_model_file(tiny_model_path)
+    info["decode"] = decode
+    path = tmp_path / "bad.safetensors"
+    write_model_file(str(path), arch, config, state, extra, info=info)
+    with pytest.raises(WeightsError, match="bad decoding settings.*rule must be one of"):
+        Colorizer.load(str(path), device="cpu")
+
+
+@pytest.mark.parametrize("shape", [(32, 48), (31, 45)])
+def test_min_risk_on_pixel_blocks_is_close_to_per_pixel(tiny_colorizer, shape):
+    """The risk computed on 2x2 blocks of the distribution and upsampled is near the
+    per-pixel decoding where colours change smoothly, at any output size (odd ones too)."""
+    from colorizer.pipeline import _decode_min_risk
+    bins = tiny_colorizer.extra["bins"]
+    h, w = shape
+    yy, xx = torch.meshgrid(torch.linspace(-40, 40, h), torch.linspace(-30, 50, w), indexing="ij")
+    centre = torch.stack([yy, xx])  # a smooth field of most likely colours
+    d2 = ((bins.T[:, :, None, None] - centre[:, None]) ** 2).sum(0)
+    logits = (-d2 / (2 * 15.0 ** 2))[None]
+    extra = {"bins": bins}
+    per_pixel = _decode_min_risk({"logits": logits}, extra, pool=1)
+    blocks = _decode_min_risk({"logits": logits}, extra, pool=2)
+    assert blocks.shape == per_pixel.shape == (1, 2, h, w)
+    inner = (blocks - per_pixel)[..., 2:-2, 2:-2].abs()
+    assert inner.mean() < 1.0 and inner.max() < 4.0
+    assert per_pixel.std() > 10  # the field is not flat: the comparison means something

@@ -39,3 +39,20 @@ def test_ship_model_refuses_scales_not_starting_at_one(tiny_model_path, tmp_path
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--scales must start with 1" in r.stderr
     assert not out.exists()
+
+
+def test_ship_model_sets_min_risk_decoding_and_keeps_the_blend_for_annealed_mean(tiny_model_path, tmp_path):
+    out, mid = tmp_path / "shipped.safetensors", tmp_path / "blended.safetensors"
+    r = subprocess.run([sys.executable, SCRIPT, tiny_model_path, "unet", "--blend", "0.5", "--out", str(mid)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, SCRIPT, str(mid), "unet", "--rule", "min-risk", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert read_model_file(str(out))[2]["decode"] == {"blend": 0.5, "rule": "min-risk"}
+    col = Colorizer.load(str(out), device="cpu")
+    assert (col.rule, col.blend) == ("min-risk", 0.5)
+    assert col.extra["ciede2000"].shape == (len(col.extra["bins"]),) * 2
+    r = subprocess.run([sys.executable, SCRIPT, str(mid), "unet", "--rule", "mode", "--out", str(out) + "2"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "invalid choice" in r.stderr

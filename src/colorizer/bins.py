@@ -149,6 +149,20 @@ def annealed_mean(logits_or_probs, bins, T=0.38, is_logits=True):
     return torch.einsum("bqhw,qc->bchw", q, bins.to(q))
 
 
+def ciede2000_matrix(bins, L=50.0):
+    """CIEDE2000 colour differences (Q, Q) between the bin centres (scikit-image's
+    deltaE_ciede2000). Two colours of equal lightness differ by the same CIEDE2000 at
+    any L (the formula's lightness terms vanish when dL = 0), so one L serves all
+    pixels of a photo whose L is kept."""
+    import numpy as np
+    from skimage.color import deltaE_ciede2000
+
+    b = bins.detach().double().cpu().numpy()
+    lab = np.concatenate([np.full((len(b), 1), float(L)), b], axis=1)
+    d = deltaE_ciede2000(lab[:, None, :], lab[None, :, :])
+    return torch.from_numpy(np.ascontiguousarray(d)).float()
+
+
 def normalized_entropy(logits, T=1.0):
     """Entropy of softmax(logits/T) divided by log Q, in [0, 1]."""
     logp = torch.log_softmax(logits.float() / T, dim=1)

@@ -66,7 +66,11 @@ def _add_colorize(sub):
     p.add_argument("--model", default=None, help="bundled model name or .safetensors path (default: the bundled default)")
     p.add_argument("--size", type=int, default=256, help="working size of the network in pixels (default 256; larger: finer colour, slower)")
     p.add_argument("--vibrance", type=float, default=None,
-                   help="0..1, how vivid the colours are (classification models: annealed-mean temperature T = 1 - vibrance; default 0.62)")
+                   help="0..1, how vivid the colours are (classification models; default 0.62): the temperature T of the decoding, "
+                        "T = 1 - 0.75 vibrance for min-risk, T = 1 - vibrance for annealed-mean")
+    p.add_argument("--decoding", choices=["min-risk", "annealed-mean"], default=None,
+                   help="how colour classes become a colour (default: the model's; the bundled default uses min-risk, the colour "
+                        "of least expected error; annealed-mean is Zhang et al.'s, bolder and more often wrong)")
     p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format (default png; png keeps transparency)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
@@ -124,6 +128,8 @@ def cmd_colorize(a):
     except WeightsError as e:
         print(f"colorizer: error: {display(str(e))}", file=sys.stderr)
         return 2
+    if a.decoding:
+        colorizer.set_decoding(a.decoding)
     ext = "jpg" if a.format == "jpg" else "png"
     fmt = "JPEG" if ext == "jpg" else "PNG"
     try:
@@ -257,7 +263,11 @@ def cmd_models(a):
             trained = f"; trained on {info['trained_on']}"
         elif isinstance(info.get("epochs"), (int, float)):  # of its (last) training run
             trained = f", trained {info['epochs']:.2f} epochs at {info.get('size', '?')} px"
-        print(f"{name}{mark}: {arch}, {n / 1e6:.2f}M parameters stored, {os.path.getsize(path) / 1e6:.1f} MB{trained}")
+        decoding = ""
+        if "bins" in extra:  # a colour-class model
+            d = info.get("decode") if isinstance(info.get("decode"), dict) else {}
+            decoding = f", {len(extra['bins'])} colour classes decoded by {d.get('rule', 'annealed-mean')}"
+        print(f"{name}{mark}: {arch}, {n / 1e6:.2f}M parameters stored, {os.path.getsize(path) / 1e6:.1f} MB{decoding}{trained}")
     return 0
 
 

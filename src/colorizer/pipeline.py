@@ -58,17 +58,32 @@ def working_shape(h, w, size, multiple=32):
     return hh, ww
 
 
-def vibrance_to_temperature(v):
+RULES = ("annealed-mean", "min-risk")
+MIN_RISK_SLOPE = 0.75    # min-risk decoding: T = 1 - 0.75 * vibrance (default 0.62: T = 0.535)
+MIN_RISK_TAU = 1.0       # softness of the minimum over candidate colours (CIEDE2000 units)
+MIN_RISK_POOL = 2        # min-risk decoding: the risk is computed per 2 x 2 block of pixels
+_RISK_CHUNK = 1 << 14    # pixels per chunk in min-risk decoding
+
+
+def vibrance_to_temperature(v, rule="annealed-mean"):
+    if rule == "min-risk":
+        return max(0.05, 1.0 - MIN_RISK_SLOPE * float(v))
     return max(0.02, 1.0 - float(v))
 
 
-def decode_ab(out, extra, vibrance=None, size=None, blend=None, curve=None, inplace=False):
+def decode_ab(out, extra, vibrance=None, size=None, blend=None, curve=None, inplace=False, rule="annealed-mean",
+              risk_pool=None):
     """Network outputs -> a,b. `out` is one output dict, or a list of them for the same
     photo at several scales (the first sets the output size; the others are upsampled
     to it and averaged).
 
-    Colour classes are decoded with the annealed mean at T = 1 - vibrance. Where the
-    model also regresses a,b and `blend` > 0, pixels whose class distribution is
+    Colour classes are decoded by `rule`:
+      "annealed-mean": the mean of softmax(logits / T), T = 1 - vibrance (Zhang et al.);
+      "min-risk": the colour of least expected CIEDE2000 under the model's calibrated
+        distribution (see _decode_min_risk; `risk_pool`: its block size, default 2),
+        T = 1 - 0.75 * vibrance.
+    Where the model also regresses a,b and `blend` > 0 (annealed-mean only: min-risk
+    ignores it), pixels whose class distribution is
     uncertain lean on the regression:
         ab = reg + conf**blend * (cls - reg),  conf = 1 - normalised entropy.
     `curve` = (c, gamma) then reshapes the chroma C = |ab| of every pixel:
@@ -81,7 +96,9 @@ def decode_ab(out, extra, vibrance=None, size=None, blend=None, curve=None, inpl
     shape = _out_shape(outs[0])
     cls = ent = reg = None
     for o in outs:
-        if "logits" in o:
+        if "logits" in o and rule == "min-risk":
+            cls = _add(cls, _resized(_decode_min_risk(o, extra, vibrance=vibrance, pool=risk_pool), shape))
+        elif "logits" in o:
             c, e = _decode_classes(o, extra["bins"], vibrance=vibrance, entropy=bool(blend) and "ab" in o, inplace=inplace)
             cls = _add(cls, _resized(c, shape))
             ent = _add(ent, _resized(e, shape))
@@ -161,6 +178,63 @@ def _decode_classes(out, bins, vibrance=None, entropy=False, inplace=False):
     return ab, ent
 
 
+def risk_matrix(extra):
+    """The CIEDE2000 distances between the bins (Q, Q), computed once per extra dict."""
+    D = extra.get("ciede2000")
+    if D is None:
+        from .bins import ciede2000_matrix
+        D = extra["ciede2000"] = ciede2000_matrix(extra["bins"]).to(extra["bins"].device)
+    return D
+
+
+def _decode_min_risk(out, extra, vibrance=None, tau=MIN_RISK_TAU, pool=None):
+    """Minimum-expected-CIEDE2000 decoding of colour classes, per pixel:
+      p    = softmax(logits / T) / w, normalised   (w: the class-rebalancing weights
+             the model was trained with; dividing by them undoes the rebalancing's
+             pull towards rare colours, so p is the model's actual belief)
+      risk = p @ D,  D[q, k] = CIEDE2000 between bins q and k
+      ab   = sum_k softmax(-risk / tau)_k * bin_k
+    i.e. the colour that would be least wrong on average, softened (tau) over near-equal
+    candidates so that neighbouring pixels do not jump between bins. Where the model is
+    sure this is its mode; where it hesitates (a sky that may be blue or grey) it is
+    the colour that is never far wrong rather than a blotch of one guess. T below 1
+    sharpens p and with it the colours (vibrance).
+
+    The decoding runs on `pool` x `pool` blocks of pixels (their mean logits), and the
+    resulting a,b is upsampled back (bilinear): a quarter of the work at pool 2 (the
+    risk is a Q x Q product per pixel), and as faithful on validation photos
+    (benchmarks/sweep.py --risk-pool). Runs in chunks of pixels to bound memory."""
+    logits = out["logits"]
+    B, Q, h, w = logits.shape
+    bins = extra["bins"].float()
+    D = risk_matrix(extra).float()
+    cw = extra.get("class_weights")
+    logw = torch.zeros(Q, device=logits.device) if cw is None else cw.float().clamp(min=1e-12).log()
+    v = DEFAULT_VIBRANCE if vibrance is None else vibrance
+    T = vibrance_to_temperature(v, "min-risk")
+    pool = MIN_RISK_POOL if pool is None else int(pool)
+    x = logits.float()
+    if pool > 1 and min(h, w) >= 2 * pool:
+        # pad (edge pixels repeated) to whole blocks so that the upsampled blocks line
+        # up with the pixels; the padding is cropped off at the end
+        ph, pw = -h % pool, -w % pool
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = F.avg_pool2d(x, pool)
+    else:
+        pool = 1
+    x = x.div(T) if x is logits else x.div_(T)  # never in place on the caller's scores
+    p = torch.softmax(x.sub_(logw[:, None, None]), dim=1)
+    hp, wp = p.shape[-2:]
+    x = p.permute(0, 2, 3, 1).reshape(-1, Q)
+    ab = torch.empty(x.shape[0], 2, device=logits.device)
+    for i in range(0, x.shape[0], _RISK_CHUNK):
+        risk = x[i:i + _RISK_CHUNK] @ D
+        ab[i:i + _RISK_CHUNK] = torch.softmax(risk.mul_(-1.0 / tau), dim=1) @ bins
+    ab = ab.view(B, hp, wp, 2).permute(0, 3, 1, 2).contiguous()
+    return _resized(ab, (hp * pool, wp * pool))[..., :h, :w].contiguous()
+
+
 def scaled_shape(h, w, scale, multiple=32):
     """The network input shape for an extra scale: (h, w) * scale, sides rounded to
     multiples of `multiple`."""
@@ -180,8 +254,11 @@ def network_outputs(model, L, scales=(1.0,)):
 
 
 def decode_settings(decode):
-    """A model file's "decode" metadata -> (blend, curve or None, scales), checked.
+    """A model file's "decode" metadata -> (blend, curve or None, scales, rule), checked.
     Raises ValueError naming the bad setting."""
+    rule = decode.get("rule", "annealed-mean")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, not {rule!r}")
     try:
         blend = float(decode.get("blend", 0.0))
     except (TypeError, ValueError):
@@ -202,7 +279,7 @@ def decode_settings(decode):
             raise ValueError("out of range")
     except (TypeError, ValueError) as e:
         raise ValueError(f"scales must start with 1 and lie in (0, 4] ({e})") from None
-    return blend, curve, scales
+    return blend, curve, scales, rule
 
 
 def _bilinear_weights(n_out, n_in):
@@ -335,14 +412,16 @@ class Colorizer:
         color = c.colorize("photo.jpg")   # a PIL image at the input's resolution
     """
 
-    def __init__(self, model, arch, extra, info, name="model", device="cpu", blend=0.0, curve=None, scales=(1.0,)):
+    def __init__(self, model, arch, extra, info, name="model", device="cpu", blend=0.0, curve=None, scales=(1.0,),
+                 rule="annealed-mean"):
         self.model, self.arch, self.extra, self.info, self.name = model, arch, extra, info, name
         self.device = torch.device(device)
         # decoding (defaults from the model file's "decode" metadata, see decode_ab):
         # blend: regression fallback where classes are uncertain; curve: (c, gamma) of
         # the chroma curve; scales: the network also runs at these fractions of the
         # working size and the outputs are averaged (test-time multi-scale)
-        self.blend, self.curve, self.scales = blend, curve, tuple(scales)
+        # rule: how colour classes become a,b ("annealed-mean" or "min-risk")
+        self.blend, self.curve, self.scales, self.rule = blend, curve, tuple(scales), rule
         self.last_notes = []
 
     @classmethod
@@ -368,17 +447,31 @@ class Colorizer:
         model = model.to(device).eval()
         extra = {k: v.to(device) for k, v in extra.items()}
         try:
-            blend, curve, scales = decode_settings(info.get("decode", {}))
+            blend, curve, scales, rule = decode_settings(info.get("decode", {}))
         except ValueError as e:
             raise WeightsError(f"{path}: bad decoding settings in the model file ({e})") from None
-        return cls(model, arch, extra, info, name=name, device=device, blend=blend, curve=curve, scales=scales)
+        if rule == "min-risk":
+            if "bins" not in extra:
+                raise WeightsError(f"{path}: min-risk decoding needs colour bins in the model file")
+            risk_matrix(extra)  # now, not lazily from the server's threads
+        return cls(model, arch, extra, info, name=name, device=device, blend=blend, curve=curve, scales=scales, rule=rule)
+
+    def set_decoding(self, rule):
+        """Decode colour classes by `rule` ("min-risk" or "annealed-mean") instead of the
+        model file's default (the regression fallback, blend, applies to annealed-mean
+        only). A regression model has no classes: this changes nothing for it."""
+        if rule not in RULES:
+            raise ValueError(f"decoding rule must be one of {', '.join(RULES)}, not {rule!r}")
+        self.rule = rule
+        if rule == "min-risk" and "bins" in self.extra:
+            risk_matrix(self.extra)
 
     @torch.inference_mode()
     def predict_ab(self, L, vibrance=None):
         """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size
         (for the working size; extra scales are averaged in)."""
         outs = network_outputs(self.model, L.to(self.device), self.scales)
-        return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True)
+        return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True, rule=self.rule)
 
     def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the
