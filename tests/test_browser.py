@@ -132,6 +132,14 @@ def test_upload_compare_vibrance_download(page, tmp_path):
                            "&& document.body.dataset.state === 'done'", arg=first)
     assert page.inner_text("#vibrance-value") == "0.00"
 
+    # the model's own decoding is preselected (the test model's: annealed-mean); the
+    # other one colorizes again
+    assert page.input_value("#decoding") == "annealed-mean"
+    first = page.get_attribute("#download", "href")
+    page.select_option("#decoding", "min-risk")
+    page.wait_for_function("first => document.getElementById('download').href !== first "
+                           "&& document.body.dataset.state === 'done'", arg=first)
+
     # download the result
     with page.expect_download() as info:
         page.click("#download")

@@ -192,6 +192,13 @@ def test_vibrance_changes_the_colours(client, gray_png):
     assert np.abs(dull - vivid).mean() > 0.5
 
 
+def test_decoding_field_chooses_the_rule(client, gray_png):
+    got = {rule: np.asarray(Image.open(io.BytesIO(post_image(client, gray_png, decoding=rule).content)), dtype=np.int16)
+           for rule in ("annealed-mean", "min-risk", "")}
+    assert np.abs(got["annealed-mean"] - got["min-risk"]).mean() > 0.5
+    assert np.array_equal(got[""], got["annealed-mean"])  # empty: the model's own (the test model's is annealed-mean)
+
+
 @pytest.mark.parametrize("client_name, expected", [
     ("../../etc/passwd", "passwd-color.png"),
     ("C:\\Users\\me\\scan 1.tif", "scan_1-color.png"),
@@ -269,6 +276,7 @@ def test_decompression_bomb_header_is_refused(client):
     ("vibrance", "-0.1"), ("vibrance", "1.5"), ("vibrance", "nan"), ("vibrance", "inf"), ("vibrance", "lots"),
     ("size", "10"), ("size", "5000"), ("size", "abc"), ("size", "128.5"), ("size", "-256"),
     ("format", "gif"), ("format", "png; rm -rf /"),
+    ("decoding", "median"), ("decoding", "min-risk; x"),
 ])
 def test_bad_form_values_are_422(client, gray_png, field, value):
     msg = assert_json_error(post_image(client, gray_png, **{field: value}), 422)
@@ -322,6 +330,7 @@ def test_health(client):
     assert r.status_code == 200
     h = r.json()
     assert h["status"] == "ok" and h["model"] == "tiny-unet"
+    assert h["decoding"] == "annealed-mean"  # the test model file names no rule
     assert h["limits"]["max_bytes"] == MAX_BYTES and h["limits"]["max_pixels"] == MAX_PIXELS
     assert h["limits"]["concurrency"] == 2 and h["limits"]["queue_size"] == 4
 
@@ -346,7 +355,8 @@ def test_openapi_schema_describes_the_upload(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/api/colorize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["image"]
-    assert set(body["properties"]) == {"image", "vibrance", "size", "format"}
+    assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding"}
+    assert body["properties"]["decoding"]["enum"] == ["annealed-mean", "min-risk"]
 
 
 def test_page_and_assets_are_local(client):
@@ -440,7 +450,7 @@ def fuzz_requests(draw):
     elif kind == "text":
         files.append(("image", (None, draw(st.text(max_size=50)))))
     field_value = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["0", "1", "0.5", "64", "128", "png", "jpg", "JPEG", " 96 ", "1e-3"]))
-    for name in ["vibrance", "size", "format"]:
+    for name in ["vibrance", "size", "format", "decoding"]:
         value = draw(field_value)
         if value is not None:
             files.append((name, (None, value)))

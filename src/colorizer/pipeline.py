@@ -467,33 +467,39 @@ class Colorizer:
             risk_matrix(self.extra)
 
     @torch.inference_mode()
-    def predict_ab(self, L, vibrance=None):
+    def predict_ab(self, L, vibrance=None, decoding=None):
         """L (B, 1, h, w) in [0, 100] -> a,b (B, 2, h', w') at the network's output size
-        (for the working size; extra scales are averaged in)."""
+        (for the working size; extra scales are averaged in). `decoding`: a rule for
+        this call only (default: self.rule)."""
+        rule = self.rule if decoding is None else decoding
+        if rule not in RULES:
+            raise ValueError(f"decoding rule must be one of {', '.join(RULES)}, not {rule!r}")
         outs = network_outputs(self.model, L.to(self.device), self.scales)
-        return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True, rule=self.rule)
+        return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True, rule=rule)
 
-    def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
+    def colorize(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None, decoding=None):
         """Colorize a path, bytes, file object or PIL image. Returns a PIL image of the
         input's size (RGB, or RGBA when the input had transparency). Remarks for the
-        user (a colour input, an animation) are left in self.last_notes."""
-        out, self.last_notes = self.colorize_with_notes(image, vibrance=vibrance, size=size, max_pixels=max_pixels)
+        user (a colour input, an animation) are left in self.last_notes. `decoding`
+        ("min-risk" or "annealed-mean") overrides the model's rule for this call."""
+        out, self.last_notes = self.colorize_with_notes(image, vibrance=vibrance, size=size, max_pixels=max_pixels,
+                                                        decoding=decoding)
         return out
 
-    def colorize_with_notes(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None):
+    def colorize_with_notes(self, image, vibrance=None, size=DEFAULT_SIZE, max_pixels=None, decoding=None):
         """As colorize(), returning (image, notes); safe to call from several threads."""
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         L, alpha, notes = read_lightness(image, **kw)
-        rgb = self.colorize_lightness(L, vibrance=vibrance, size=size)
+        rgb = self.colorize_lightness(L, vibrance=vibrance, size=size, decoding=decoding)
         out = Image.fromarray(rgb, "RGB")
         if alpha is not None:
             out.putalpha(alpha)
         return out, notes
 
-    def colorize_lightness(self, L, vibrance=None, size=DEFAULT_SIZE):
+    def colorize_lightness(self, L, vibrance=None, size=DEFAULT_SIZE, decoding=None):
         """Full-resolution L* (H, W) float32 -> RGB uint8 (H, W, 3)."""
         H, W = L.shape
         hh, ww = working_shape(H, W, int(size))
         small = resize_lightness(L, (hh, ww))
-        ab = self.predict_ab(torch.from_numpy(small)[None, None], vibrance=vibrance)[0].cpu()
+        ab = self.predict_ab(torch.from_numpy(small)[None, None], vibrance=vibrance, decoding=decoding)[0].cpu()
         return merge_full_res(L, ab)

@@ -1,7 +1,7 @@
 """The web app and HTTP API: `colorizer serve`.
 
-    POST /api/colorize   multipart field `image` (+ vibrance, size, format) -> the colorized image
-    GET  /api/health     status, model name and limits
+    POST /api/colorize   multipart field `image` (+ vibrance, size, format, decoding) -> the colorized image
+    GET  /api/health     status, model name, its decoding and limits
     GET  /               the web page (static files in colorizer/static)
     GET  /docs           API documentation (offline, rendered from /openapi.json)
 
@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect
 
 from . import __version__
 from .imageio import ImageError, ImageTooLarge, encode_image
-from .pipeline import DEFAULT_SIZE, DEFAULT_VIBRANCE
+from .pipeline import DEFAULT_SIZE, DEFAULT_VIBRANCE, RULES
 
 log = logging.getLogger("colorizer.server")
 
@@ -147,6 +147,15 @@ def parse_vibrance(value):
     return v
 
 
+def parse_decoding(value):
+    """None (the model's own decoding) or one of pipeline.RULES."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in RULES:
+        raise ApiError(422, f"decoding must be {' or '.join(RULES)}")
+    return value.strip().lower()
+
+
 def parse_size(value):
     if value is None or value == "":
         return DEFAULT_SIZE
@@ -176,9 +185,10 @@ def download_name(client_filename, ext):
 
 # ---------------------------------------------------------------- inference
 
-def colorize_to_bytes(colorizer, fileobj, vibrance, size, fmt, max_pixels):
+def colorize_to_bytes(colorizer, fileobj, vibrance, size, fmt, max_pixels, decoding=None):
     """Runs in a worker thread: decode, colorize, encode. Returns (bytes, notes)."""
-    img, notes = colorizer.colorize_with_notes(fileobj, vibrance=vibrance, size=size, max_pixels=max_pixels)
+    img, notes = colorizer.colorize_with_notes(fileobj, vibrance=vibrance, size=size, max_pixels=max_pixels,
+                                               decoding=decoding)
     return encode_image(img, fmt), notes
 
 
@@ -235,6 +245,7 @@ COLORIZE_BODY = {
             "vibrance": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_VIBRANCE, "description": "how vivid the colours are, 0..1"},
             "size": {"type": "integer", "minimum": MIN_SIZE, "maximum": MAX_SIZE, "default": DEFAULT_SIZE, "description": "working size of the network in pixels (larger: finer colour, slower)"},
             "format": {"type": "string", "enum": ["png", "jpg"], "default": "png", "description": "output format (png keeps transparency)"},
+            "decoding": {"type": "string", "enum": list(RULES), "description": "how colour classes become a colour (default: the model's; the bundled default uses min-risk, the colour of least expected error; annealed-mean is bolder and more often wrong)"},
         },
     }}},
 }
@@ -334,9 +345,11 @@ def create_app(colorizer=None, model=None, max_bytes=25_000_000, max_pixels=50_0
             vibrance = parse_vibrance(form.get("vibrance"))
             size = parse_size(form.get("size"))
             fmt_key = parse_format(form.get("format"))
+            decoding = parse_decoding(form.get("decoding"))
             pil_format, media_type, ext = FORMATS[fmt_key]
             try:
-                data, notes = await gate.run(colorize_to_bytes, colorizer, upload.file, vibrance, size, pil_format, max_pixels)
+                data, notes = await gate.run(colorize_to_bytes, colorizer, upload.file, vibrance, size, pil_format, max_pixels,
+                                             decoding)
             except ImageError as e:
                 raise ApiError(image_error_status(e), str(e)) from None
             except MemoryError:
@@ -353,8 +366,10 @@ def create_app(colorizer=None, model=None, max_bytes=25_000_000, max_pixels=50_0
 
     @app.get("/api/health", summary="Status, model name and limits")
     async def health():
+        # the model's own decoding of colour classes (None: a regression model, no classes)
+        decoding = getattr(colorizer, "rule", None) if "bins" in getattr(colorizer, "extra", {}) else None
         return {"status": "ok", "model": str(getattr(colorizer, "name", "model")), "version": __version__,
-                "limits": limits, "admitted": gate.admitted}
+                "decoding": decoding, "limits": limits, "admitted": gate.admitted}
 
     @app.get("/docs", include_in_schema=False)
     async def docs():

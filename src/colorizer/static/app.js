@@ -35,6 +35,9 @@ async function loadLimits() {
     maxBytes = h.limits.max_bytes;
     $("limits").textContent = `Up to ${(maxBytes / 1e6).toFixed(0)} MB and ` +
       `${(h.limits.max_pixels / 1e6).toFixed(0)} megapixels. JPEG, PNG, WebP, TIFF, BMP, GIF.`;
+    // the model's own decoding is preselected; a regression model has no choice to make
+    if (h.decoding) $("decoding").value = h.decoding;
+    else if (h.decoding === null) $("decoding-label").hidden = true;
   } catch (e) { /* the page still works without the limits */ }
 }
 
@@ -103,6 +106,7 @@ async function colorize() {
   const form = new FormData();
   form.append("image", currentFile, currentFile.name);
   form.append("vibrance", $("vibrance").value);
+  if (!$("decoding-label").hidden) form.append("decoding", $("decoding").value);
   let response, blob;
   try {
     response = await fetch("/api/colorize", { method: "POST", body: form, signal: controller.signal });
@@ -196,6 +200,7 @@ function setup() {
   $("split").addEventListener("input", updateSplit);
   $("vibrance").addEventListener("input", () => { $("vibrance-value").textContent = Number($("vibrance").value).toFixed(2); });
   $("vibrance").addEventListener("change", colorize);
+  $("decoding").addEventListener("change", colorize);
   loadLimits();
 }
 
