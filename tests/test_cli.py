@@ -145,6 +145,11 @@ def test_evaluate_command_writes_reports(tmp_path, tiny_model_path):
     assert [x["model"] for x in doc["results"]] == ["gray", "tiny-unet"]
     assert doc["results"][0]["cf"] == 0.0
     assert (rep / "grid.png").exists() and "| gray |" in r.stdout
+    r = run_cli("evaluate", "--data", str(tmp_path), "--model", tiny_model_path, "--model", "seed", "--size", "64", "--no-fd",
+                "--decoding", "min-risk", "--decoding", "annealed-mean")
+    assert r.returncode == 0, r.stderr
+    rows = [l.split("|")[1].strip() for l in r.stdout.splitlines() if l.startswith("| ") and "---" not in l][1:]
+    assert rows == ["gray", "tiny-unet min-risk", "tiny-unet annealed-mean", "seed"]
 
 
 def test_train_errors_are_one_line(tmp_path):

@@ -280,6 +280,8 @@ def _add_evaluate(sub):
                    help="bundled model name or .safetensors path; repeat to compare several (default: the bundled default)")
     p.add_argument("--size", type=int, default=256, help="photos are centre-cropped and resized to SIZE x SIZE (default 256)")
     p.add_argument("--vibrance", type=float, action="append", default=None, help="vibrance(s) to evaluate; repeat for a sweep")
+    p.add_argument("--decoding", choices=["min-risk", "annealed-mean"], action="append", default=None,
+                   help="decoding rule(s) for colour-class models (default: each model's own); repeat to compare")
     p.add_argument("--out", default=None, metavar="REPORT_DIR", help="write report.json, report.md, report.html and grids here")
     p.add_argument("--limit", type=int, default=0, help="use at most this many photos")
     p.add_argument("--grid", type=int, default=16, help="photos shown in the HTML grid (default 16)")

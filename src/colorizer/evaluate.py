@@ -183,8 +183,16 @@ def run_cli(a):
     from .checkpoint import WeightsError
     from .pipeline import DEFAULT_MODEL, Colorizer
     try:
-        cols = [Colorizer.load(m, device="cpu") for m in (a.model or [DEFAULT_MODEL])]
-        cols = [(c.name, c) for c in cols]
+        cols = []
+        for m in a.model or [DEFAULT_MODEL]:
+            c = Colorizer.load(m, device="cpu")
+            if not getattr(a, "decoding", None) or "bins" not in c.extra:  # a regression model: one row
+                cols.append((c.name, c))
+                continue
+            for i, rule in enumerate(a.decoding):
+                ci = c if i == 0 else Colorizer.load(m, device="cpu")
+                ci.set_decoding(rule)
+                cols.append((f"{ci.name} {rule}", ci))
     except WeightsError as e:
         print(f"colorizer: error: {e}", file=sys.stderr)
         return 2
