@@ -327,7 +327,7 @@ def test_chroma_curve_pushes_low_chroma_down_high_up_and_follows_vibrance():
 
 @pytest.mark.parametrize("decode", [{"scales": [0.5, 1.0]}, {"scales": []}, {"scales": [1.0, 0.0]}, {"scales": "x"},
                                     {"curve": [20.0]}, {"curve": [0.0, 1.0]}, {"curve": [20.0, -1.0]}, {"curve": "ab"},
-                                    {"blend": "much"}])
+                                    {"blend": "much"}, {"rule": "median"}, {"rule": ["min-risk"]}])
 def test_bad_decoding_settings_in_a_model_file_are_a_one_line_error(tiny_model_path, tmp_path, decode):
     from colorizer.checkpoint import WeightsError, read_model_file, write_model_file
     from colorizer.pipeline import Colorizer
@@ -335,7 +335,7 @@ def test_bad_decoding_settings_in_a_model_file_are_a_one_line_error(tiny_model_p
     info["decode"] = decode
     path = tmp_path / "bad.safetensors"
     write_model_file(str(path), arch, config, state, extra, info=info)
-    with pytest.raises(WeightsError, match="bad decoding settings"):
+    with pytest.raises(WeightsError, match=f"bad decoding settings.*{next(iter(decode))} must"):  # names the setting
         Colorizer.load(str(path), device="cpu")
 
 
@@ -427,18 +427,6 @@ def test_min_risk_in_chunks_equals_all_at_once(tiny_colorizer, monkeypatch):
     assert torch.allclose(tiny_colorizer.predict_ab(L), whole, atol=1e-4)
 
 
-@pytest.mark.parametrize("decode", [{"rule": "median"}, {"rule": ["min-risk"]}])
-def test_bad_decoding_rule_in_a_model_file_is_a_one_line_error(tiny_model_path, tmp_path, decode):
-    from colorizer.checkpoint import WeightsError, read_model_file, write_model_file
-    from colorizer.pipeline import Colorizer
-    arch, config, info, state, extra = read_model_file(tiny_model_path)
-    info["decode"] = decode
-    path = tmp_path / "bad.safetensors"
-    write_model_file(str(path), arch, config, state, extra, info=info)
-    with pytest.raises(WeightsError, match="bad decoding settings.*rule must be one of"):
-        Colorizer.load(str(path), device="cpu")
-
-
 @pytest.mark.parametrize("shape", [(32, 48), (31, 45)])
 def test_min_risk_on_pixel_blocks_is_close_to_per_pixel(tiny_colorizer, shape):
     """The risk computed on 2x2 blocks of the distribution and upsampled is near the
@@ -457,3 +445,11 @@ def test_min_risk_on_pixel_blocks_is_close_to_per_pixel(tiny_colorizer, shape):
     inner = (blocks - per_pixel)[..., 2:-2, 2:-2].abs()
     assert inner.mean() < 1.0 and inner.max() < 4.0
     assert per_pixel.std() > 10  # the field is not flat: the comparison means something
+
+
+def test_an_unknown_decoding_rule_is_refused_not_decoded_as_another():
+    from colorizer import bins as B
+    from colorizer.pipeline import decode_ab
+    bins = B.default_bins()
+    with pytest.raises(ValueError, match="decoding rule must be one of annealed-mean, min-risk, not 'mode'"):
+        decode_ab({"logits": torch.zeros(1, len(bins), 4, 4)}, {"bins": bins}, rule="mode")

@@ -65,6 +65,12 @@ MIN_RISK_POOL = 2        # min-risk decoding: the risk is computed per 2 x 2 blo
 _RISK_CHUNK = 1 << 14    # pixels per chunk in min-risk decoding
 
 
+def check_rule(rule):
+    """Raise ValueError unless `rule` is one of RULES."""
+    if rule not in RULES:
+        raise ValueError(f"decoding rule must be one of {', '.join(RULES)}, not {rule!r}")
+
+
 def vibrance_to_temperature(v, rule="annealed-mean"):
     if rule == "min-risk":
         return max(0.05, 1.0 - MIN_RISK_SLOPE * float(v))
@@ -92,6 +98,7 @@ def decode_ab(out, extra, vibrance=None, size=None, blend=None, curve=None, inpl
     (above c) be as saturated as the truth tends to be. Vibrance 0 leaves the chroma as
     predicted. `inplace=True` lets the decoding overwrite out["logits"] (no copy of the
     class scores: for callers that do not reuse them)."""
+    check_rule(rule)
     outs = out if isinstance(out, (list, tuple)) else [out]
     shape = _out_shape(outs[0])
     cls = ent = reg = None
@@ -257,8 +264,7 @@ def decode_settings(decode):
     """A model file's "decode" metadata -> (blend, curve or None, scales, rule), checked.
     Raises ValueError naming the bad setting."""
     rule = decode.get("rule", "annealed-mean")
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(RULES)}, not {rule!r}")
+    check_rule(rule)
     try:
         blend = float(decode.get("blend", 0.0))
     except (TypeError, ValueError):
@@ -460,8 +466,7 @@ class Colorizer:
         """Decode colour classes by `rule` ("min-risk" or "annealed-mean") instead of the
         model file's default (the regression fallback, blend, applies to annealed-mean
         only). A regression model has no classes: this changes nothing for it."""
-        if rule not in RULES:
-            raise ValueError(f"decoding rule must be one of {', '.join(RULES)}, not {rule!r}")
+        check_rule(rule)
         self.rule = rule
         if rule == "min-risk" and "bins" in self.extra:
             risk_matrix(self.extra)
@@ -472,8 +477,7 @@ class Colorizer:
         (for the working size; extra scales are averaged in). `decoding`: a rule for
         this call only (default: self.rule)."""
         rule = self.rule if decoding is None else decoding
-        if rule not in RULES:
-            raise ValueError(f"decoding rule must be one of {', '.join(RULES)}, not {rule!r}")
+        check_rule(rule)  # before the network runs
         outs = network_outputs(self.model, L.to(self.device), self.scales)
         return decode_ab(outs, self.extra, vibrance=vibrance, blend=self.blend, curve=self.curve, inplace=True, rule=rule)
 
