@@ -1,11 +1,11 @@
-# One command each: `make demo` colorizes the sample photos, `make test` runs the tests.
+# One command each: `make demo` colorizes the sample photos, `make test` checks the layers and style and runs the tests.
 # Both create .venv when missing and install torch==2.13.0 (the CPU wheel) first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(STAMP)
 
@@ -21,8 +21,13 @@ demo: $(STAMP)
 	$(BIN)/colorizer colorize samples -o outputs --overwrite
 	@echo "Done: the colorized photos are in outputs/"
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# the layer rules (import-linter contracts in pyproject.toml) and ruff; part of `make test`
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src tests benchmarks scripts
 
 clean:
 	rm -rf outputs samples .pytest_cache

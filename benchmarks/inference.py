@@ -5,8 +5,8 @@ photo, for its peak memory):
      and for `unet` and `seed` where the default is not already one of them: the raw
      network forward, forward + a,b decoding (Colorizer.predict_ab), and
      Colorizer.colorize end to end (PIL image in, PIL image out); and for the Zhang et al.
-     ECCV 2016 colorization network (src/colorizer/zhang_eccv16.py, random weights: timing
-     does not depend on them); with the ratios against ECCV16 measured in the same run;
+     ECCV 2016 colorization network (benchmarks/eccv16.py, random weights: timing does
+     not depend on them); with the ratios against ECCV16 measured in the same run;
   2. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
      24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded, for the
      default model and for `unet`.
@@ -33,21 +33,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-
-from colorizer import bins as B  # noqa: E402
-from colorizer.checkpoint import WeightsError  # noqa: E402
-from colorizer.imageio import read_lightness, save_image  # noqa: E402
-from colorizer.models import build_model  # noqa: E402
-from colorizer.pipeline import Colorizer, merge_full_res, resize_lightness, working_shape  # noqa: E402
-from colorizer.zhang_eccv16 import ECCV16, count_macs, count_params  # noqa: E402
+from colorizer import bins as B
+from colorizer import decoding
+from colorizer.backend import TorchBackend
+from colorizer.colorizer import Colorizer
+from colorizer.image_io import read_lightness, save_image
+from colorizer.merge import merge_full_res
+from colorizer.model_files import WeightsError
+from colorizer.networks import build_model, count_params
+from colorizer.options import ColorizeOptions
+from colorizer.pipeline import predict_ab
+from colorizer.working_size import resize_lightness, working_shape
+from eccv16 import ECCV16, count_macs
 
 BATCHES = (1, 8)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="default model: bundled name or .safetensors path (default: the bundled default, else a random UNet)")
+    p.add_argument("--model", default=None,
+                   help="default model: bundled name or .safetensors path (default: the bundled default, else a random UNet)")
     p.add_argument("--unet-model", default=None, help="the `unet` model (default: bundled `unet`, else a random UNet)")
     p.add_argument("--seed-model", default=None, help="the `seed` model (default: bundled `seed`, else a random SeedNet)")
     p.add_argument("--size", type=int, default=256, help="network input side for the throughput table (default 256)")
@@ -56,7 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--calls", type=int, default=5, help="timed calls per measurement, at least (default 5)")
     p.add_argument("--file-runs", type=int, default=5, help="file -> file runs per large photo (default 5)")
     p.add_argument("--megapixels", default="12,24", help="large photos to time, comma-separated from 12, 24 (default both)")
-    p.add_argument("--file-models", default="default,unet", help="models for the large photos, from default, unet, seed (default: default,unet)")
+    p.add_argument("--file-models", default="default,unet",
+                   help="models for the large photos, from default, unet, seed (default: default,unet)")
     p.add_argument("--no-networks", action="store_true", help="skip the 256x256 throughput table")
     p.add_argument("--no-files", action="store_true", help="skip the large-photo runs")
     p.add_argument("--quick", action="store_true", help="--min-time 0.5 --calls 2 --file-runs 1")
@@ -72,13 +78,18 @@ def parse_args(argv=None):
 # --- models ---------------------------------------------------------------------------------
 
 def random_colorizer(arch):
+    """A Colorizer with a randomly initialised network (decoded as a model file without
+    decoding settings would be: annealed mean for unet, regression for seed)."""
     torch.manual_seed(0)
     if arch == "unet":
         bins = B.default_bins()
-        model = build_model("unet", pretrained=False, num_bins=len(bins)).eval()
-        return Colorizer(model, "unet", {"bins": bins}, {}, name="unet-random"), "unet, random weights (not bundled)"
-    model = build_model("seed", pretrained=False).eval()
-    return Colorizer(model, "seed", {}, {}, name="seed-random"), "seed, random weights (not bundled)"
+        network, extra = build_model("unet", pretrained=False, num_bins=len(bins)), {"bins": bins}
+    else:
+        network, extra = build_model("seed", pretrained=False), {}
+    backend = TorchBackend(network, "cpu")
+    default, decoders = decoding.for_model({}, extra, backend.outputs)
+    col = Colorizer(backend, decoders, default, extra, {}, name=f"{arch}-random", arch=arch)
+    return col, f"{arch}, random weights (not bundled)"
 
 
 def load_model(which, a):
@@ -159,7 +170,7 @@ def throughput(a, cols, eccv):
 
     plans = []
     for key, col in cols:
-        plans += [(key, "network forward", forward(col.model)),
+        plans += [(key, "network forward", forward(col.backend.network)),
                   (key, "forward + a,b decode (predict_ab)", col.predict_ab),
                   (key, "Colorizer.colorize, PIL in -> PIL out", (lambda c: lambda: c.colorize(pic))(col))]
     plans.append(("ECCV16", "network forward", forward(eccv)))
@@ -172,8 +183,8 @@ def throughput(a, cols, eccv):
             times = time_calls(fn if end_to_end else (lambda f, x: lambda: f(x))(fn, inputs[b]), a.min_time, a.calls)
             med = float(np.median(times))
             row[f"b{b}"] = {"images_per_s": b / med, "median_s": med, "min_s": float(min(times)), "calls": len(times)}
-            print(f"  {key:8s} {what:40s} batch {b}: {b / med:8.2f} images/s  (median {med * 1000:.1f} ms over {len(times)} calls)",
-                  file=sys.stderr, flush=True)
+            print(f"  {key:8s} {what:40s} batch {b}: {b / med:8.2f} images/s  "
+                  f"(median {med * 1000:.1f} ms over {len(times)} calls)", file=sys.stderr, flush=True)
         rows.append(row)
     return rows
 
@@ -201,7 +212,7 @@ def worker(a):
     times = []
     for _ in range(a.file_runs):
         t0 = time.perf_counter()
-        out = col.colorize(src)
+        out = col.colorize(src).image
         save_image(out, dst, fmt="JPEG")
         times.append(time.perf_counter() - t0)
         del out
@@ -215,11 +226,12 @@ def worker(a):
         st[name] = now - t
         t = now
 
-    L, alpha, notes = read_lightness(src)
+    options = ColorizeOptions()
+    L, alpha, notes = read_lightness(src, max_pixels=options.max_pixels)
     lap("decode + L*")
-    small = resize_lightness(L, working_shape(*L.shape, 256))
+    small = resize_lightness(L, working_shape(*L.shape, options.size))
     lap("resize to 256^2")
-    ab = col.predict_ab(torch.from_numpy(small)[None, None])[0].cpu()
+    ab = predict_ab(col.backend, col.decoder(options), torch.from_numpy(small)[None, None], options.vibrance)[0]
     lap("network + decode")
     rgb = merge_full_res(L, ab)
     lap("upsample + Lab->RGB")
@@ -256,7 +268,8 @@ def large_files(a):
                     continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 r.update(megapixels=mp, file_mb=os.path.getsize(src) / 1e6, model=which)
-                print(f"  {mp} MP, {which}: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+                print(f"  {mp} MP, {which}: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB",
+                      file=sys.stderr, flush=True)
                 results.append(r)
     return results
 
@@ -282,8 +295,9 @@ def main(argv=None):
     eccv = ECCV16().eval()
     labels["ECCV16"] = "Zhang et al. 2016 (eccv16 generator), random weights"
     shape = (1, 1, a.size, a.size)
-    nets = [(k, c.model) for k, c in cols] + [("ECCV16", eccv)]
-    report["models"] = [{"model": k, "label": labels[k], "params": count_params(net), "macs": count_macs(net, shape)} for k, net in nets]
+    nets = [(k, c.backend.network) for k, c in cols] + [("ECCV16", eccv)]
+    report["models"] = [{"model": k, "label": labels[k], "params": count_params(net), "macs": count_macs(net, shape)}
+                        for k, net in nets]
 
     if not a.no_networks:
         print(f"throughput at {a.size}x{a.size}:", file=sys.stderr)
@@ -304,14 +318,16 @@ def main(argv=None):
     print()
     if "throughput" in report:
         rows = report["throughput"]
-        print(f"## Throughput at {a.size}x{a.size}, images/s (median of >= {a.calls} calls and >= {a.min_time:g} s after warm-up)\n")
+        print(f"## Throughput at {a.size}x{a.size}, images/s "
+              f"(median of >= {a.calls} calls and >= {a.min_time:g} s after warm-up)\n")
         print("| model | measured | batch 1 | batch 8 |\n|---|---|---|---|")
         for r in rows:
             cells = [f"{r[f'b{b}']['images_per_s']:.2f}" if f"b{b}" in r else "-" for b in BATCHES]
             print(f"| {r['model']} | {r['what']} | " + " | ".join(cells) + " |")
         print("\nRatios against ECCV16's network forward, measured in this run (higher: faster):\n")
         e1, e8 = ips(rows, "ECCV16", "network", 1), ips(rows, "ECCV16", "network", 8)
-        print("| model | forward, batch 1 | forward, batch 8 | forward + decode, batch 1 | Colorizer.colorize end to end, batch 1 |")
+        print("| model | forward, batch 1 | forward, batch 8 | forward + decode, batch 1 | "
+              "Colorizer.colorize end to end, batch 1 |")
         print("|---|---|---|---|---|")
         ratios = {}
         for key, _ in cols:
@@ -330,7 +346,8 @@ def main(argv=None):
         for r in report["files"]:
             print(f"| {r['megapixels']} MP ({r['width']}x{r['height']}) | {r['model']}: {r['label']} | {r['file_mb']:.1f} MB | "
                   f"{r['times'][0]:.3f} | {float(np.median(r['times'])):.3f} | {min(r['times']):.3f} | "
-                  f"{r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | " + " | ".join(f"{r['stages'][s]:.3f}" for s in stages) + " |")
+                  f"{r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | "
+                  + " | ".join(f"{r['stages'][s]:.3f}" for s in stages) + " |")
         print("\nTimes are wall seconds from the JPEG path to the written JPEG (Colorizer.colorize + save_image, "
               f"{a.file_runs} runs); the stages come from one extra run split by hand. Peak RSS is VmHWM of the whole "
               "process (Python, torch and the model included); 'RSS after load' is VmRSS after loading and a warm-up.")

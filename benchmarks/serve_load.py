@@ -24,7 +24,19 @@ import time
 import numpy as np
 from PIL import Image
 
+from colorizer.options import OPTIONS
+
 HOST = "127.0.0.1"  # loopback only
+
+
+def option_type(name):
+    """An argparse type that parses a colorize option as the CLI and the server do."""
+    def parse(text):
+        try:
+            return OPTIONS[name].parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def parse_args(argv=None):
@@ -34,8 +46,10 @@ def parse_args(argv=None):
     p.add_argument("--requests", type=int, default=200, help="requests in all (default 200)")
     p.add_argument("--width", type=int, default=512, help="photo width (default 512)")
     p.add_argument("--height", type=int, default=384, help="photo height (default 384)")
-    p.add_argument("--size", type=int, default=256, help="working size sent with each request (default 256)")
-    p.add_argument("--concurrency", type=int, default=0, help="server: inferences at once (default: its default, the number of cores)")
+    p.add_argument("--size", type=option_type("size"), default=OPTIONS["size"].default,
+                   help=f"working size sent with each request (default {OPTIONS['size'].default})")
+    p.add_argument("--concurrency", type=int, default=0,
+                   help="server: inferences at once (default: its default, the number of cores)")
     p.add_argument("--queue", type=int, default=16, help="server: requests allowed to wait (default 16)")
     p.add_argument("--max-seconds", type=float, default=600, help="stop sending after this many seconds (default 600)")
     p.add_argument("--startup-seconds", type=float, default=120, help="wait this long for the server to start (default 120)")
@@ -174,7 +188,8 @@ def run(a, port):
     client(port, body, content_type, warm)
     print(f"warm-up request: status {list(warm.statuses)[0]}, {(warm.latencies or [float('nan')])[0]:.2f} s")
 
-    print(f"load: {a.requests} requests from {a.clients} clients, {a.width}x{a.height} JPEG ({len(photo) / 1e3:.0f} kB), size {a.size}")
+    print(f"load: {a.requests} requests from {a.clients} clients, {a.width}x{a.height} JPEG ({len(photo) / 1e3:.0f} kB), "
+          f"size {a.size}")
     load = Load(a.requests, time.monotonic() + a.max_seconds)
     threads = [threading.Thread(target=client, args=(port, body, content_type, load), daemon=True) for _ in range(a.clients)]
     t0 = time.monotonic()
@@ -190,10 +205,12 @@ def report(load, elapsed, peak_kb):
     ok = load.statuses.get(200, 0)
     lat = load.latencies
     print(f"done: {done} requests in {elapsed:.1f} s = {done / elapsed:.2f} requests/s ({ok / elapsed:.2f} colorized/s)")
-    print(f"latency (200s): p50 {percentile(lat, 50):.3f} s, p95 {percentile(lat, 95):.3f} s, max {max(lat, default=float('nan')):.3f} s")
+    print(f"latency (200s): p50 {percentile(lat, 50):.3f} s, p95 {percentile(lat, 95):.3f} s, "
+          f"max {max(lat, default=float('nan')):.3f} s")
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(load.statuses.items(), key=lambda kv: str(kv[0]))))
     errors = done - ok
-    print(f"errors: {errors}" + (" (" + ", ".join(f"{k} x{v}" for k, v in load.statuses.items() if k != 200) + ")" if errors else ""))
+    failed = ", ".join(f"{k} x{v}" for k, v in load.statuses.items() if k != 200)
+    print(f"errors: {errors}" + (f" ({failed})" if errors else ""))
     print(f"server peak RSS: {peak_kb / 1024:.0f} MiB (VmHWM)")
     return errors
 
@@ -210,8 +227,12 @@ def main(argv=None):
                 print("serve_load: the server did not start:\n" + log.read().decode(errors="replace")[-3000:], file=sys.stderr)
                 return 2
             lim = health["limits"]
-            print(f"server: pid {proc.pid}, model {health['model']}, concurrency {lim['concurrency']}, queue {lim['queue_size']}, "
-                  f"http://{HOST}:{port}/")
+            print(f"server: pid {proc.pid}, model {health['model']} (decoding {health['decoding'] or 'regression'}), "
+                  f"concurrency {lim['concurrency']}, queue {lim['queue_size']}, http://{HOST}:{port}/")
+            size = health["options"]["size"]
+            if not size["min"] <= a.size <= size["max"]:
+                print(f"serve_load: --size {a.size} is outside the server's range {size['min']}..{size['max']}", file=sys.stderr)
+                return 2
             load, elapsed = run(a, port)
             peak = memory_kb(proc.pid, "VmHWM")
             errors = report(load, elapsed, peak)

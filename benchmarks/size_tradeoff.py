@@ -10,21 +10,18 @@ and the mean wall seconds per photo (PIL image in, PIL image out), on this machi
 Prints a Markdown table; the gray row is the input itself (a = b = 0).
 """
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 import torch
-from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+from colorizer import Colorizer, WeightsError
+from colorizer.evaluation import gray_photo, load_photos
+from colorizer.metrics import Scores
+from colorizer.working_size import working_shape
 
-from colorizer.checkpoint import WeightsError  # noqa: E402
-from colorizer.color import lightness_to_gray, rgb_to_lab  # noqa: E402
-from colorizer.evaluate import load_photos  # noqa: E402
-from colorizer.metrics import ciede2000, colorfulness, delta_colorfulness, per_photo_delta_colorfulness, psnr  # noqa: E402
-from colorizer.pipeline import Colorizer, working_shape  # noqa: E402
+METRICS = ("psnr", "ciede2000", "cf")
 
 
 def parse_args(argv=None):
@@ -41,26 +38,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def gray_photo(rgb_u8):
-    """The 8-bit grayscale photo of a colour photo: each pixel the sRGB gray of its L*."""
-    t = torch.from_numpy(rgb_u8).permute(2, 0, 1).float() / 255.0
-    L = rgb_to_lab(t)[:1]
-    g = lightness_to_gray(L)[0].mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
-    return Image.fromarray(g, "L")
-
-
 def evaluate_size(col, grays, truth, size, vibrance):
+    """Scores and wall seconds per photo of col.colorize at working size `size`."""
     col.colorize(grays[0], vibrance=vibrance, size=size)  # warm-up at this input shape
-    scores = {"psnr": [], "ciede2000": [], "cf": []}
-    seconds = []
+    scores, seconds = Scores(METRICS), []
     for g, t in zip(grays, truth):
         t0 = time.perf_counter()
-        out = col.colorize(g, vibrance=vibrance, size=size)
+        out = col.colorize(g, vibrance=vibrance, size=size).image
         seconds.append(time.perf_counter() - t0)
-        p = np.asarray(out.convert("RGB"), dtype=np.float32) / 255.0
-        scores["psnr"].append(psnr(p, t))
-        scores["ciede2000"].append(ciede2000(p, t))
-        scores["cf"].append(colorfulness(p))
+        scores.add(np.asarray(out.convert("RGB")), t)
     return scores, seconds
 
 
@@ -74,41 +60,36 @@ def main(argv=None):
         print(f"size_tradeoff: error: {e}", file=sys.stderr)
         return 2
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
-    names, arr = load_photos(a.data, a.photo_size, a.limit)
-    truth = [x.astype(np.float32) / 255.0 for x in arr]
-    grays = [gray_photo(x) for x in arr]
-    cf_t = np.array([colorfulness(t) for t in truth])
-    base = {"psnr": [], "ciede2000": [], "cf": []}
+    _, truth = load_photos(a.data, a.photo_size, a.limit)
+    grays = [gray_photo(x) for x in truth]
+    base = Scores(METRICS)
     for g, t in zip(grays, truth):
-        p = np.asarray(g.convert("RGB"), dtype=np.float32) / 255.0
-        base["psnr"].append(psnr(p, t))
-        base["ciede2000"].append(ciede2000(p, t))
-        base["cf"].append(colorfulness(p))
+        base.add(np.asarray(g.convert("RGB")), t)
     rows = []
     for col in cols:
         for size in sizes:
             scores, seconds = evaluate_size(col, grays, truth, size, a.vibrance)
-            rows.append((col, size, scores, seconds))
-            print(f"{col.name} size {size}: {np.mean(scores['psnr']):.2f} dB, {np.mean(seconds) * 1000:.1f} ms/photo",
+            rows.append((col, size, scores.summary(), seconds))
+            print(f"{col.name} size {size}: {rows[-1][2]['psnr']:.2f} dB, {np.mean(seconds) * 1000:.1f} ms/photo",
                   file=sys.stderr, flush=True)
 
     side = a.photo_size
-    print(f"# Working size: quality against time\n\n{len(arr)} photos from `{a.data}` at {side}x{side}; "
-          f"{torch.get_num_threads()} torch threads; colourfulness of the originals {cf_t.mean():.1f}. Time: mean wall "
-          "seconds per Colorizer.colorize call (8-bit gray PIL image in, PIL image out), after one warm-up call per size.\n")
-    print("| model | working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | per-photo abs dCF ↓ | s / photo | photos / s |")
+    print(f"# Working size: quality against time\n\n{len(truth)} photos from `{a.data}` at {side}x{side}; "
+          f"{torch.get_num_threads()} torch threads; colourfulness of the originals {base.summary()['cf_true']:.1f}. Time: mean "
+          "wall seconds per Colorizer.colorize call (8-bit gray PIL image in, PIL image out), after one warm-up call per size.\n")
+    print("| model | working size | network input | PSNR (dB) ↑ | CIEDE2000 ↓ | CF | abs dCF ↓ | per-photo abs dCF ↓ "
+          "| s / photo | photos / s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
 
     def line(model, label, net, s, secs):
-        cf = np.array(s["cf"])
         t = f"{np.mean(secs):.4f} | {1 / np.mean(secs):.1f}" if secs else "- | -"
-        print(f"| {model} | {label} | {net} | {np.mean(s['psnr']):.2f} | {np.mean(s['ciede2000']):.2f} | {cf.mean():.1f} | "
-              f"{delta_colorfulness(cf, cf_t):.1f} | {per_photo_delta_colorfulness(cf, cf_t):.1f} | {t} |")
+        print(f"| {model} | {label} | {net} | {s['psnr']:.2f} | {s['ciede2000']:.2f} | {s['cf']:.1f} | "
+              f"{s['dcf']:.1f} | {s['photo_dcf']:.1f} | {t} |")
 
-    line("gray input", "-", "-", base, [])
-    for col, size, scores, seconds in rows:
+    line("gray input", "-", "-", base.summary(), [])
+    for col, size, summary, seconds in rows:
         h, w = working_shape(side, side, size)
-        line(f"{col.name} ({col.arch})", str(size), f"{w}x{h}", scores, seconds)
+        line(f"{col.name} ({col.arch})", str(size), f"{w}x{h}", summary, seconds)
     return 0
 
 

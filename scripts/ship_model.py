@@ -1,11 +1,16 @@
-"""Copy a trained model file into the package's bundled weights, in fp16, with the
-decoding defaults and a training note recorded in its metadata.
+"""Copy a trained model file into the package's bundled weights, in fp16, with its
+decoding and a training note recorded in its metadata.
 
-    python scripts/ship_model.py runs/unet128ft2/model.safetensors unet --blend 0.5 --vibrance 0.62 \
+    python scripts/ship_model.py runs/unet128ft2/model.safetensors unet --decoding min-risk --blend 0.5 \\
         --trained-on "shared/data/train (24,613 colour photos), 128 px crops, 105 + 90 + 95 min on 1 CPU core"
 
-Optional decoding settings (see colorizer.pipeline.decode_ab): --rule min-risk (blend
-then applies only when a user switches to annealed-mean), --curve C GAMMA, --scales 1 0.5.
+The model file keeps its decoding as colorizer.decoding reads it:
+    "decoding": {"default": "min-risk", "annealed-mean": {"blend": 0.5}}
+--decoding sets the default rule (min-risk, annealed-mean or regression; --rule is an
+alias), --blend annealed-mean's regression fallback (it applies when a user switches to
+annealed-mean). Settings the file already has are kept unless changed here; files with the
+older "decode" metadata are converted. The settings are checked by creating the decoders,
+as Colorizer.load does, before anything is written.
 """
 import argparse
 import json
@@ -14,49 +19,59 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+from colorizer import decoding
+from colorizer.bundled import weights_dir
+from colorizer.model_files import WeightsError, read_model_file, write_model_file
+from colorizer.networks import build_model
 
-from colorizer.checkpoint import read_model_file, write_model_file  # noqa: E402
-from colorizer.pipeline import RULES, decode_settings, weights_dir  # noqa: E402
+
+def decoding_metadata(info, extra, outputs, default=None, blend=None):
+    """The "decoding" metadata for a model file: the file's own settings (`info`), with
+    the default rule and annealed-mean's blend replaced where given, checked by creating
+    the decoders for a network with these `outputs`. ValueError names a bad setting."""
+    old_default, configs = decoding.model_settings(info)
+    configs = {name: dict(settings) for name, settings in configs.items()}
+    if blend is not None:
+        configs.setdefault("annealed-mean", {})["blend"] = blend
+    info = {"decoding": {"default": default or old_default, **configs}}
+    default, decoders = decoding.for_model(info, extra, outputs)
+    for name in configs:
+        if name not in decoders:
+            raise ValueError(f"{name} decoding does not fit this model (it can use {', '.join(decoders)})")
+    return decoding.settings_for_file(default, {name: decoders[name] for name in configs})
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="a model file written by `colorizer train`")
     ap.add_argument("name", help="bundled name, e.g. unet (writes src/colorizer/weights/NAME.safetensors)")
-    ap.add_argument("--rule", choices=RULES, help="default decoding rule of a class model")
-    ap.add_argument("--blend", type=float, help="default regression fallback for a class model")
-    ap.add_argument("--vibrance", type=float, help="default vibrance for a class model")
-    ap.add_argument("--curve", type=float, nargs=2, metavar=("C", "GAMMA"),
-                    help="chroma curve C' = C min((C/c)^gamma, 3) at the default vibrance (colorizer.pipeline.decode_ab)")
-    ap.add_argument("--scales", type=float, nargs="+", help="input scales averaged at inference (first 1), e.g. 1 0.5")
+    ap.add_argument("--decoding", "--rule", dest="decoding", choices=decoding.NAMES,
+                    help="the model's default decoding (users can pick another)")
+    ap.add_argument("--blend", type=float, help="annealed-mean: regression fallback where the colour classes are uncertain")
     ap.add_argument("--trained-on", help="one line: data and budget")
     ap.add_argument("--out", help="write here instead of src/colorizer/weights/NAME.safetensors")
-    a = ap.parse_args()
-    arch, config, info, state, extra = read_model_file(a.model)
-    decode = dict(info.get("decode", {}))
-    if a.rule is not None:
-        decode["rule"] = a.rule
-    if a.blend is not None:
-        decode["blend"] = a.blend
-    if a.vibrance is not None:
-        decode["vibrance"] = a.vibrance
-    if a.curve is not None:
-        decode["curve"] = a.curve
-    if a.scales is not None:
-        decode["scales"] = a.scales
+    a = ap.parse_args(argv)
     try:
-        decode_settings(decode)  # the checks Colorizer.load makes
+        arch, config, info, state, extra = read_model_file(a.model)
+    except WeightsError as e:  # names the file
+        ap.exit(1, f"{ap.prog}: error: {e}\n")
+    try:
+        outputs = build_model(arch, pretrained=False, **config).output_names
+    except (ValueError, TypeError) as e:
+        ap.exit(1, f"{ap.prog}: error: {a.model}: {str(e).splitlines()[0]}\n")
+    try:
+        info["decoding"] = decoding_metadata(info, extra, outputs, default=a.decoding, blend=a.blend)
     except ValueError as e:
-        ap.error(f"--{e}")
-    if decode:
-        info["decode"] = decode
+        ap.error(str(e))
+    info.pop("decode", None)  # the older form, converted above
     if a.trained_on:
         info["trained_on"] = a.trained_on
     out = a.out or os.path.join(str(weights_dir()), f"{a.name}.safetensors")
     write_model_file(out, arch, config, state, extra, dtype=torch.float16, info=info)
-    print(f"{out}: {arch}, {os.path.getsize(out) / 1e6:.1f} MB, info {json.dumps({k: v for k, v in info.items() if k != 'history'})}")
+    shown = {k: v for k, v in info.items() if k != "history"}
+    print(f"{out}: {arch}, {os.path.getsize(out) / 1e6:.1f} MB, info {json.dumps(shown)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

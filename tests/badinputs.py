@@ -377,10 +377,9 @@ def _table(argv=None):
     import sys
     import tempfile
 
-    from conftest import make_tiny_model_file
-
     from colorizer import Colorizer, ImageError
-    from colorizer.cli import display
+    from colorizer.files import display
+    from helpers import make_tiny_model_file
 
     work = tempfile.mkdtemp(prefix="badinputs-")
     root = os.path.join(work, "corpus")
@@ -392,8 +391,8 @@ def _table(argv=None):
         if case.kind == "skip":
             continue
         try:
-            out = c.colorize(os.path.join(root, case.name), size=64)
-            notes = "; ".join(c.last_notes)
+            result = c.colorize(os.path.join(root, case.name), size=64)
+            out, notes = result.image, "; ".join(result.notes)
             api[case.name] = f"{out.mode} {out.size[0]}x{out.size[1]}" + (f" (note: {notes})" if notes else "")
         except ImageError as e:
             api[case.name] = f"ImageError: {e}"

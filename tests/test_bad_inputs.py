@@ -17,9 +17,8 @@ import pytest
 from PIL import Image
 
 import badinputs as bi
-from colorizer import ImageError
-from colorizer import cli
-from colorizer.cli import display
+from colorizer import ImageError, cli
+from colorizer.files import display
 
 CASES = bi.corpus_cases()
 SIZE = 64  # network working size: small, the tests are about robustness
@@ -86,11 +85,11 @@ def test_api_path(corpus, tiny_colorizer, case, monkeypatch):
             if os.fspath(p) == path:
                 raise PermissionError(13, "Permission denied", path)
             return real_open(p, *a, **k)
-        monkeypatch.setattr("colorizer.imageio.open", denied, raising=False)
+        monkeypatch.setattr("colorizer.image_io.open", denied, raising=False)
     t = time.monotonic()
     if case.kind == "ok":
         out = tiny_colorizer.colorize(path, size=SIZE)
-        check_ok_image(out, case, tiny_colorizer.last_notes)
+        check_ok_image(out.image, case, out.notes)
     else:
         with pytest.raises(ImageError) as ei:
             tiny_colorizer.colorize(path, size=SIZE)
@@ -106,7 +105,8 @@ def test_api_bytes_and_file_object(corpus, tiny_colorizer, case):
         data = f.read()
     for source in (data, __import__("io").BytesIO(data)):
         if case.kind == "ok":
-            check_ok_image(tiny_colorizer.colorize(source, size=SIZE), case, tiny_colorizer.last_notes)
+            out = tiny_colorizer.colorize(source, size=SIZE)
+            check_ok_image(out.image, case, out.notes)
         else:
             with pytest.raises(ImageError) as ei:
                 tiny_colorizer.colorize(source, size=SIZE)
@@ -115,7 +115,7 @@ def test_api_bytes_and_file_object(corpus, tiny_colorizer, case):
 
 def test_api_pil_image_and_pixel_limit(tiny_colorizer):
     img = bi.gray_picture(100, 80)
-    assert tiny_colorizer.colorize(img, size=SIZE).size == (100, 80)
+    assert tiny_colorizer.colorize(img, size=SIZE).image.size == (100, 80)
     with pytest.raises(ImageError, match="image too large: 100x80"):
         tiny_colorizer.colorize(img, size=SIZE, max_pixels=5000)
 
@@ -202,7 +202,8 @@ def cli_run(tmp_path_factory, tiny_model_path):
     inputs = [os.path.join(root, c.name) for c in cases if not c.folder] + [os.path.join(root, "folder")]
     before = bi.snapshot(work)
     rc, stdout, stderr, secs = run_cli(["colorize", *inputs, "-o", out, "--model", tiny_model_path, "--size", str(SIZE), "-q"],
-                                       cwd=work, env_extra={"TMPDIR": os.path.join(work, "tmp"), "HOME": os.path.join(work, "home")},
+                                       cwd=work,
+                                       env_extra={"TMPDIR": os.path.join(work, "tmp"), "HOME": os.path.join(work, "home")},
                                        prefix=prefix or [])
     after = bi.snapshot(work)
     return dict(work=work, root=root, out=out, cases=cases, rc=rc, stdout=stdout, stderr=stderr, secs=secs,
@@ -347,7 +348,7 @@ def test_cli_usage_errors_are_one_line(tmp_path, tiny_model_path, capsys, proble
         expect_rc, expect = 1, "no such file or folder"
     else:
         args += ["--size", "5"]
-        expect_rc, expect = 2, "--size must be between"
+        expect_rc, expect = 2, "--size must be a whole number between 32 and 4096, not 5"
     rc = cli.main(args)
     err = capsys.readouterr().err
     assert rc == expect_rc, err

@@ -1,20 +1,25 @@
 """The web page in a real browser (Debian's chromium driven by Playwright): upload a
 photo, see it in gray, get the colorized result, move the comparison slider, change the
-vibrance, download, and see an error for a file that is not a photo.
+vibrance, download, and see an error for a file that is not a photo. The page's controls
+take their defaults, ranges and choices from the server (/api/health).
 
 Needs the `playwright` Python package and /usr/bin/chromium (apt-get install chromium);
 no browser is downloaded. Skipped when either is missing."""
+import contextlib
+import dataclasses
 import io
+import json
 import os
 import socket
 import threading
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import gradient_image
+from helpers import gradient_image, make_tiny_model_file
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -25,15 +30,15 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 uvicorn = pytest.importorskip("uvicorn")
 
+from colorizer import options  # noqa: E402
 from colorizer.server import create_app  # noqa: E402
 
 W, H = 160, 120
 
 
-@pytest.fixture(scope="module")
-def server_url(tiny_model_path):
-    """The app with the tiny model, served by uvicorn in a thread on a free loopback port."""
-    app = create_app(model=tiny_model_path, concurrency=1, queue_size=4)
+@contextlib.contextmanager
+def serving(app):
+    """`app` served by uvicorn in a thread on a free loopback port: yields its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -46,10 +51,19 @@ def server_url(tiny_model_path):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(tiny_model_path):
+    """The app with the tiny model."""
+    with serving(create_app(model=tiny_model_path, concurrency=1, queue_size=4)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +74,37 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server_url):
+@contextlib.contextmanager
+def open_page(browser, url):
+    """The page at `url`, with its settings from /api/health applied; fails on console
+    errors (other than a 422 answer), page errors and requests to other sites."""
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
     problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" and "422" not in m.text else None)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" and "422" not in m.text else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("request", lambda r: problems.append(f"external request: {r.url}")
-            if not r.url.startswith((server_url, "blob:", "data:")) else None)
-    page.goto(server_url + "/")
-    yield page
-    context.close()
+            if not r.url.startswith((url, "blob:", "data:")) else None)
+    page.goto(url + "/")
+    page.wait_for_function("() => document.getElementById('limits').textContent !== ''")  # /api/health is read
+    try:
+        yield page
+    finally:
+        context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser, server_url):
+    with open_page(browser, server_url) as page:
+        yield page
+
+
+def health(url):
+    with urllib.request.urlopen(url + "/api/health", timeout=10) as r:
+        return json.load(r)
 
 
 def colour_photo(path):
@@ -112,7 +143,8 @@ def test_upload_compare_vibrance_download(page, tmp_path):
 
     # the colour photo is shown in gray, the result at the photo's size
     assert canvas_is_gray(page)
-    assert page.evaluate("() => [document.getElementById('after').naturalWidth, document.getElementById('after').naturalHeight]") == [W, H]
+    assert page.evaluate("() => [document.getElementById('after').naturalWidth, "
+                         "document.getElementById('after').naturalHeight]") == [W, H]
     assert "converted to grayscale" in page.inner_text("#notes")
 
     # the comparison slider clips the "after" image
@@ -124,7 +156,8 @@ def test_upload_compare_vibrance_download(page, tmp_path):
     page.keyboard.press("End")
     assert page.evaluate("() => document.getElementById('after').style.clipPath") == "inset(0px 0px 0px 100%)"
 
-    # a new vibrance colorizes again
+    # a new vibrance colorizes again (the slider starts at the server's default)
+    assert page.input_value("#vibrance") == str(options.OPTIONS["vibrance"].default)
     first = page.get_attribute("#download", "href")
     page.focus("#vibrance")
     page.keyboard.press("Home")  # vibrance 0: fires input and change
@@ -171,3 +204,58 @@ def test_not_a_photo_shows_an_error(page, tmp_path):
     page.wait_for_selector("#error:not([hidden])")
     assert "not an image" in page.inner_text("#error")
     assert page.get_attribute("#download", "aria-disabled") == "true"
+
+
+def slider_and_choices(page):
+    return page.evaluate("""() => {
+        const s = document.getElementById('vibrance'), d = document.getElementById('decoding');
+        return {min: Number(s.min), max: Number(s.max), step: Number(s.step), value: Number(s.value),
+                shown: document.getElementById('vibrance-value').textContent,
+                vibrance_hidden: document.getElementById('vibrance-label').hidden,
+                decoding_hidden: document.getElementById('decoding-label').hidden,
+                choices: [...d.options].map(o => [o.value, o.textContent]), chosen: d.value};
+    }""")
+
+
+def test_controls_follow_the_server(browser, tiny_model_path, tmp_path):
+    """The slider's range and default and the decoding choices come from /api/health, not
+    from the page: a server whose vibrance option differs gives a different slider."""
+    vibrance = dataclasses.replace(options.OPTIONS["vibrance"], default=0.1, min=0.0, max=0.5)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(options.OPTIONS, "vibrance", vibrance)
+        with serving(create_app(model=tiny_model_path, concurrency=1, queue_size=2)) as url:
+            h = health(url)
+            assert h["options"]["vibrance"]["default"] == 0.1 and h["options"]["vibrance"]["max"] == 0.5
+            with open_page(browser, url) as page:
+                got = slider_and_choices(page)
+                assert (got["min"], got["max"], got["value"]) == (0.0, 0.5, 0.1)  # not the middle
+                assert got["step"] == pytest.approx(0.005) and got["shown"] == "0.100"
+                assert not got["vibrance_hidden"] and not got["decoding_hidden"]
+                # the colour-class decodings the model offers, its own chosen
+                assert got["choices"] == [["min-risk", "faithful"], ["annealed-mean", "bold"]]
+                assert got["chosen"] == h["decoding"] == "annealed-mean"
+                assert set(h["decodings"]) - {v for v, _ in got["choices"]} == {"regression"}
+                # the slider's end is the server's maximum, and the server takes it
+                page.set_input_files("#file", colour_photo(tmp_path / "a.jpg"))
+                page.wait_for_selector("body[data-state=done]")
+                first = page.get_attribute("#download", "href")
+                page.focus("#vibrance")
+                page.keyboard.press("End")
+                page.wait_for_function("first => document.getElementById('download').href !== first "
+                                       "&& document.body.dataset.state === 'done'", arg=first)
+                assert page.input_value("#vibrance") == "0.5" and page.inner_text("#vibrance-value") == "0.500"
+                assert page.is_hidden("#error")
+
+
+def test_a_regression_model_hides_vibrance_and_decoding(browser, tmp_path):
+    path = make_tiny_model_file(tmp_path / "tiny-seed.safetensors", arch="seed")
+    with serving(create_app(model=path, concurrency=1, queue_size=2)) as url, open_page(browser, url) as page:
+        assert health(url)["decoding"] is None
+        got = slider_and_choices(page)
+        assert got["vibrance_hidden"] and got["decoding_hidden"]
+        gray = tmp_path / "gray.png"
+        gradient_image(W, H, mode="L").save(gray)
+        page.set_input_files("#file", str(gray))
+        page.wait_for_selector("body[data-state=done]")
+        # neither was sent, so the server has nothing to say about options it ignored
+        assert page.is_hidden("#notes") and page.is_hidden("#error")

@@ -1,4 +1,4 @@
-"""The bundled weights, on real photos that ship with scikit-image (public domain / CC0):
+"""Model files. The bundled weights, on real photos that ship with scikit-image (public domain / CC0):
 they load, fit the size budget, and the default is the vivid model that still beats the
 gray input on colour fidelity. A regression test for the shipped weights: retraining
 or a change to the pipeline that makes them dull or wrong fails here."""
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorizer.checkpoint import read_model_file
+from colorizer import Colorizer
+from colorizer.bundled import DEFAULT_MODEL, available_models, resolve_model
+from colorizer.decoding import model_settings
 from colorizer.metrics import ciede2000, colorfulness
-from colorizer.pipeline import DEFAULT_MODEL, Colorizer, available_models, resolve_model
+from colorizer.model_files import read_model_file
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
@@ -33,7 +35,7 @@ def scores(photos):
         c = Colorizer.load(name, device="cpu")
         res[name] = []
         for g, t in photos:
-            out = c.colorize(g)
+            out = c.colorize(g).image
             assert out.size == g.size and out.mode == "RGB"
             p = np.asarray(out, np.float32) / 255.0
             res[name].append((ciede2000(p, t), colorfulness(p)))
@@ -48,14 +50,18 @@ def test_bundled_models_load_and_fit_the_budget():
         assert os.path.getsize(path) <= 25e6
         arch, config, info, state, extra = read_model_file(path)
         assert arch == name and info.get("trained_on")
+        # the metadata holds what the code reads: the decoding (checked), no unread leftovers
+        default, settings = model_settings(info)
+        assert default == {"unet": "min-risk", "seed": "regression"}[name]
+        assert "decode" not in info and "vibrance" not in str(info.get("decoding"))
 
 
 def test_the_default_is_the_colour_class_model_and_vibrance_works(photos):
     c = Colorizer.load(device="cpu")
-    assert c.arch == "unet" and "bins" in c.extra
+    assert c.arch == "unet" and c.predicts_classes and "bins" in c.extra
     g = photos[1][0]
-    dull = np.asarray(c.colorize(g, vibrance=0.0), np.float32) / 255.0
-    vivid = np.asarray(c.colorize(g, vibrance=0.9), np.float32) / 255.0
+    dull = np.asarray(c.colorize(g, vibrance=0.0).image, np.float32) / 255.0
+    vivid = np.asarray(c.colorize(g, vibrance=0.9).image, np.float32) / 255.0
     assert colorfulness(vivid) > colorfulness(dull) + 3
 
 
@@ -71,11 +77,11 @@ def test_the_default_is_more_colourful_than_the_baseline_and_beats_gray(scores):
 
 def test_the_default_decodes_with_min_risk_and_annealed_mean_is_one_switch_away(photos, scores):
     c = Colorizer.load(device="cpu")
-    assert c.rule == "min-risk" and c.extra["ciede2000"].shape == (len(c.extra["bins"]),) * 2
+    assert c.default_decoding == "min-risk" and c.decoders["min-risk"].risk.shape == (len(c.extra["bins"]),) * 2
+    assert c.decoders["annealed-mean"].blend == 0.5  # the model file's setting for the bolder rule
     gray = np.mean([s[0] for s in scores["gray"]])
     res = {}
     for rule in ("min-risk", "annealed-mean"):
-        c.set_decoding(rule)
-        res[rule] = [np.asarray(c.colorize(g), np.float32) / 255.0 for g, _ in photos]
+        res[rule] = [np.asarray(c.colorize(g, decoding=rule).image, np.float32) / 255.0 for g, _ in photos]
         assert np.mean([ciede2000(p, t) for p, (_, t) in zip(res[rule], photos)]) < gray - 1.0
     assert np.mean([np.abs(a - b).mean() for a, b in zip(res["min-risk"], res["annealed-mean"])]) > 0.005

@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from colorizer.options import OPTIONS, describe  # noqa: E402
 from colorizer.server import create_app, download_name  # noqa: E402
-from conftest import gradient_image  # noqa: E402
+from helpers import gradient_image, make_tiny_model_file  # noqa: E402
 
 MAX_BYTES = 300_000
 MAX_PIXELS = 2_000_000
@@ -114,23 +115,32 @@ class SlowColorizer:
         self.lock = threading.Lock()
         self.stats = {"running": 0, "most_at_once": 0, "calls": 0}
 
-    def colorize_with_notes(self, image, **kw):
+    def __getattr__(self, name):  # decoders, default_decoding, ignored...: the wrapped model's
+        return getattr(self.inner, name)
+
+    def colorize(self, image, options=None, **changes):
         with self.lock:
             self.stats["running"] += 1
             self.stats["calls"] += 1
             self.stats["most_at_once"] = max(self.stats["most_at_once"], self.stats["running"])
         try:
             time.sleep(self.delay)
-            return self.inner.colorize_with_notes(image, **kw)
+            return self.inner.colorize(image, options, **changes)
         finally:
             with self.lock:
                 self.stats["running"] -= 1
 
 
 class BrokenColorizer:
-    name = "broken"
+    """A model whose colorize fails with an internal error."""
 
-    def colorize_with_notes(self, image, **kw):
+    def __init__(self, inner):
+        self.inner, self.name = inner, "broken"
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def colorize(self, image, options=None, **changes):
         raise RuntimeError("secret internal detail /home/user/model.py line 12")
 
 
@@ -152,6 +162,21 @@ def gray_png():
     return encoded(gradient_image(96, 64, mode="L"), "PNG")
 
 
+@pytest.fixture(scope="module")
+def seed_client(tmp_path_factory):
+    """The app with a tiny regression model (the `seed` architecture: no colour classes)."""
+    from colorizer import Colorizer
+    path = make_tiny_model_file(tmp_path_factory.mktemp("seed") / "tiny-seed.safetensors", arch="seed")
+    app = create_app(colorizer=Colorizer.load(path, device="cpu"), concurrency=1, queue_size=2)
+    with TestClient(app) as c:
+        yield c
+
+
+def decoded(r):
+    assert r.status_code == 200, r.text
+    return np.asarray(Image.open(io.BytesIO(r.content)), dtype=np.int16)
+
+
 def post_image(client, data, filename="photo.png", **fields):
     return client.post("/api/colorize", files={"image": (filename, data, "application/octet-stream")}, data=fields)
 
@@ -169,7 +194,8 @@ def test_gray_png_in_png_out(client, gray_png):
 
 
 def test_colour_jpeg_in_jpeg_out(client):
-    r = post_image(client, encoded(gradient_image(120, 80), "JPEG", quality=90), filename="x.jpg", format="jpg", vibrance="0.4", size="128")
+    r = post_image(client, encoded(gradient_image(120, 80), "JPEG", quality=90), filename="x.jpg",
+                   format="jpg", vibrance="0.4", size="128")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg"
     assert r.headers["content-disposition"].endswith('-color.jpg"')
@@ -193,10 +219,29 @@ def test_vibrance_changes_the_colours(client, gray_png):
 
 
 def test_decoding_field_chooses_the_rule(client, gray_png):
-    got = {rule: np.asarray(Image.open(io.BytesIO(post_image(client, gray_png, decoding=rule).content)), dtype=np.int16)
-           for rule in ("annealed-mean", "min-risk", "")}
+    got = {rule: decoded(post_image(client, gray_png, decoding=rule)) for rule in ("annealed-mean", "min-risk", "regression", "")}
     assert np.abs(got["annealed-mean"] - got["min-risk"]).mean() > 0.5
+    assert np.abs(got["regression"] - got["min-risk"]).mean() > 0.5  # the U-Net's a,b head
     assert np.array_equal(got[""], got["annealed-mean"])  # empty: the model's own (the test model's is annealed-mean)
+    assert np.array_equal(decoded(post_image(client, gray_png, decoding=" MIN-RISK ")), got["min-risk"])
+
+
+def test_the_answer_is_what_the_python_api_gives(client, tiny_colorizer, gray_png):
+    from colorizer import ColorizeOptions
+    want = tiny_colorizer.colorize(io.BytesIO(gray_png), ColorizeOptions(vibrance=0.3, size=96, decoding="min-risk")).image
+    got = decoded(post_image(client, gray_png, vibrance="0.3", size="96", decoding="min-risk"))
+    assert np.array_equal(got, np.asarray(want, dtype=np.int16))
+
+
+def test_a_regression_model_ignores_decoding_and_vibrance_with_a_note(seed_client, gray_png):
+    plain = post_image(seed_client, gray_png)
+    assert "x-colorizer-notes" not in plain.headers  # a gray photo, nothing asked: nothing to say
+    asked = post_image(seed_client, gray_png, decoding="min-risk", vibrance="0.9")
+    notes = asked.headers["x-colorizer-notes"]
+    assert "cannot use min-risk decoding" in notes and "vibrance does not apply" in notes
+    assert np.array_equal(decoded(asked), decoded(plain))
+    # a value that is no decoding at all is still refused
+    assert "decoding must be one of" in assert_json_error(post_image(seed_client, gray_png, decoding="median"), 422)
 
 
 @pytest.mark.parametrize("client_name, expected", [
@@ -283,6 +328,41 @@ def test_bad_form_values_are_422(client, gray_png, field, value):
     assert field in msg
 
 
+@pytest.mark.parametrize("field, value, message", [
+    # the messages of colorizer.options, as on the command line; the size capped at the server's max_size
+    ("size", "5000", "size must be a whole number between 32 and 1024, not 5000"),
+    ("size", "abc", "size must be a whole number between 32 and 1024, not 'abc'"),
+    ("size", "9" * 400, "size must be a whole number between 32 and 1024, not 99999999999999999..."),
+    ("vibrance", "1.5", "vibrance must be a number between 0 and 1, not 1.5"),
+    ("decoding", "median", "decoding must be one of min-risk, annealed-mean, regression, not 'median'"),
+    ("format", "gif", "format must be one of png, jpg, not 'gif'"),
+])
+def test_bad_form_values_are_explained(client, gray_png, field, value, message):
+    assert assert_json_error(post_image(client, gray_png, **{field: value}), 422) == message
+
+
+def test_a_form_field_sent_as_a_file_is_refused(client, gray_png):
+    r = client.post("/api/colorize", files=[("image", ("a.png", gray_png)), ("vibrance", ("v.txt", b"0.5"))])
+    assert "Too many files" in assert_json_error(r, 400)  # one file per request
+
+
+def test_sizes_follow_the_options_and_the_server_cap(tiny_colorizer, gray_png):
+    app = create_app(colorizer=tiny_colorizer, concurrency=1, queue_size=1, max_size=512)
+    with TestClient(app) as c:
+        assert post_image(c, gray_png, size="32").status_code == 200  # the options' minimum
+        assert post_image(c, gray_png, size="512", format="JPEG").status_code == 200
+        msg = assert_json_error(post_image(c, gray_png, size="600"), 422)
+        assert msg == "size must be a whole number between 32 and 512, not 600"
+        size = c.get("/openapi.json").json()["paths"]["/api/colorize"]["post"]["requestBody"]["content"][
+            "multipart/form-data"]["schema"]["properties"]["size"]
+        assert (size["minimum"], size["maximum"], size["default"]) == (32, 512, OPTIONS["size"].default)
+        health = c.get("/api/health").json()
+        assert health["options"]["size"] == describe(512)["size"] and health["options"]["size"]["max"] == 512
+        assert (health["limits"]["size_min"], health["limits"]["size_max"]) == (32, 512)
+    with pytest.raises(ValueError, match="max_size"):
+        create_app(colorizer=tiny_colorizer, concurrency=1, queue_size=1, max_size=16)
+
+
 def test_missing_image_field_is_422(client):
     r = client.post("/api/colorize", files={"photo": ("a.png", b"x")})
     assert "image" in assert_json_error(r, 422)
@@ -316,7 +396,7 @@ def test_unknown_path_and_wrong_method_are_json(client):
 
 
 def test_internal_errors_hide_details(tiny_colorizer, gray_png):
-    app = create_app(colorizer=BrokenColorizer(), concurrency=1, queue_size=1)
+    app = create_app(colorizer=BrokenColorizer(tiny_colorizer), concurrency=1, queue_size=1)
     with TestClient(app, raise_server_exceptions=False) as c:
         r = post_image(c, gray_png)
     assert assert_json_error(r, 500) == "internal error"
@@ -325,14 +405,34 @@ def test_internal_errors_hide_details(tiny_colorizer, gray_png):
 
 # ---------------------------------------------------------------- health, docs, page
 
-def test_health(client):
+def test_health(client, tiny_colorizer):
     r = client.get("/api/health")
     assert r.status_code == 200
     h = r.json()
     assert h["status"] == "ok" and h["model"] == "tiny-unet"
     assert h["decoding"] == "annealed-mean"  # the test model file names no rule
+    assert h["decodings"] == list(tiny_colorizer.decoders) == ["min-risk", "annealed-mean", "regression"]
     assert h["limits"]["max_bytes"] == MAX_BYTES and h["limits"]["max_pixels"] == MAX_PIXELS
     assert h["limits"]["concurrency"] == 2 and h["limits"]["queue_size"] == 4
+    assert (h["limits"]["size_min"], h["limits"]["size_max"]) == (32, 1024)
+    assert h["admitted"] == 0
+
+
+def test_health_describes_the_options(client):
+    """The form's options with their defaults, ranges and help, as colorizer.options has
+    them (the page reads them from here); the size capped at the server's max_size."""
+    options = client.get("/api/health").json()["options"]
+    assert set(options) == {"vibrance", "size", "decoding"}
+    want = describe(1024)
+    assert options == {name: want[name] for name in options}
+    assert options["vibrance"] == {"kind": "number", "default": OPTIONS["vibrance"].default, "min": 0.0, "max": 1.0,
+                                   "help": OPTIONS["vibrance"].help}
+    assert (options["size"]["min"], options["size"]["max"], options["size"]["default"]) == (32, 1024, OPTIONS["size"].default)
+
+
+def test_health_of_a_regression_model(seed_client):
+    h = seed_client.get("/api/health").json()
+    assert h["decoding"] is None and h["decodings"] == ["regression"]
 
 
 EXTERNAL = re.compile(r"(https?:)?//[A-Za-z0-9]", re.I)
@@ -346,17 +446,40 @@ def test_docs_page_works_offline(client):
     r = client.get("/docs")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "/api/colorize" in r.text and "vibrance" in r.text and "/openapi.json" in r.text
+    # ranges and defaults from the options
+    assert f"0 to 1, default {OPTIONS['vibrance'].default}" in r.text
+    assert f"32 to 1024, default {OPTIONS['size'].default}" in r.text
+    assert "one of min-risk, annealed-mean, regression, default annealed-mean" in r.text
     assert not EXTERNAL.search(r.text)
     assert all(link.startswith("/") for link in local_links(r.text))
     assert client.get("/redoc").status_code == 404
 
 
-def test_openapi_schema_describes_the_upload(client):
+def form_schema(client):
     schema = client.get("/openapi.json").json()
-    body = schema["paths"]["/api/colorize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    return schema["paths"]["/api/colorize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+
+
+def test_openapi_schema_describes_the_upload(client, tiny_colorizer):
+    body = form_schema(client)
     assert body["required"] == ["image"]
     assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding"}
-    assert body["properties"]["decoding"]["enum"] == ["annealed-mean", "min-risk"]
+    # the decodings this model can use, its own the default
+    decoding = body["properties"]["decoding"]
+    assert decoding["enum"] == list(tiny_colorizer.decoders) == ["min-risk", "annealed-mean", "regression"]
+    assert decoding["type"] == "string" and decoding["default"] == "annealed-mean"
+    assert decoding["description"] == OPTIONS["decoding"].help
+    assert body["properties"]["format"] == {"type": "string", "enum": ["png", "jpg"], "default": "png",
+                                            "description": "output format (png keeps transparency)"}
+
+
+def test_openapi_schema_follows_the_options(client):
+    props = form_schema(client)["properties"]
+    for name, kind in (("vibrance", "number"), ("size", "integer")):
+        o = OPTIONS[name]
+        assert props[name] == {"type": kind, "minimum": o.min, "maximum": min(o.max, 1024), "default": o.default,
+                               "description": o.help}
+    assert props["vibrance"]["minimum"] == 0 and props["vibrance"]["maximum"] == 1 and props["size"]["minimum"] == 32
 
 
 def test_page_and_assets_are_local(client):
@@ -372,6 +495,18 @@ def test_page_and_assets_are_local(client):
             text = re.sub(r'xmlns="http://www\.w3\.org/2000/svg"', "", asset.text)  # a name, not a request
             assert not re.search(r"https?://", text), link
             assert "@import" not in asset.text
+
+
+def test_the_page_has_no_option_values_of_its_own(client):
+    """The page takes the vibrance's default and range, and the decodings, from
+    /api/health: neither the HTML nor the script writes them down."""
+    page, script = client.get("/").text, client.get("/static/app.js").text
+    slider = re.search(r"<input[^>]*id=\"vibrance\"[^>]*>", page).group(0)
+    assert not re.search(r"\b(min|max|step|value)=", slider), slider
+    assert "<option" not in page
+    default = str(OPTIONS["vibrance"].default)
+    assert default not in page and default not in script
+    assert "/api/health" in script and "h.options.vibrance" in script and "h.decodings" in script
 
 
 def test_security_headers_and_closed_cors(client):
@@ -444,12 +579,15 @@ def fuzz_requests(draw):
     kind = draw(st.sampled_from(["valid", "valid", "random", "missing", "text"]))
     files = []
     if kind == "valid":
-        files.append(("image", (draw(st.text(max_size=30)), small_image_bytes(draw), draw(st.sampled_from(["image/png", "text/plain", ""])))))
+        content_type = draw(st.sampled_from(["image/png", "text/plain", ""]))
+        files.append(("image", (draw(st.text(max_size=30)), small_image_bytes(draw), content_type)))
     elif kind == "random":
         files.append(("image", ("f.bin", draw(st.binary(max_size=300)), "application/octet-stream")))
     elif kind == "text":
         files.append(("image", (None, draw(st.text(max_size=50)))))
-    field_value = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["0", "1", "0.5", "64", "128", "png", "jpg", "JPEG", " 96 ", "1e-3"]))
+    field_value = st.one_of(st.none(), st.text(max_size=12),
+                            st.sampled_from(["0", "1", "0.5", "64", "128", "png", "jpg", "JPEG", " 96 ", "1e-3",
+                                             "min-risk", "regression"]))
     for name in ["vibrance", "size", "format", "decoding"]:
         value = draw(field_value)
         if value is not None:

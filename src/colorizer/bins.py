@@ -1,10 +1,12 @@
 """Quantized a,b colour classes (Zhang et al. 2016): the in-gamut grid, soft
-encoding of targets, class rebalancing from a prior, and annealed-mean decoding."""
-import math
+encoding of targets, class rebalancing from a prior, and the CIEDE2000 distances
+between the classes. How scores over the classes become a colour is decoding's job
+(colorizer.decoding)."""
+import functools
 
 import torch
 
-from .color import in_gamut
+from .lab import in_gamut
 
 GRID = 10.0        # bin size in a,b units
 AB_RANGE = 110.0   # bin centres lie on multiples of GRID within +-AB_RANGE
@@ -29,14 +31,10 @@ def ab_gamut_bins(grid=GRID, ab_range=AB_RANGE, l_steps=101):
     return torch.stack([ca[ok], cb[ok]], dim=1).float()
 
 
-_BINS = None
-
-
+@functools.cache
 def default_bins():
-    global _BINS
-    if _BINS is None:
-        _BINS = ab_gamut_bins()
-    return _BINS
+    """The 262 in-gamut bins of the 10-unit grid (computed once)."""
+    return ab_gamut_bins()
 
 
 def grid_lookup(bins, grid=GRID, ab_range=AB_RANGE):
@@ -139,16 +137,6 @@ def rebalance_weights(counts, bins, lam=0.5, sigma=5.0):
     return w.float(), p.float()
 
 
-def annealed_mean(logits_or_probs, bins, T=0.38, is_logits=True):
-    """Decode a distribution over bins (B, Q, H, W) to a,b (B, 2, H, W).
-
-    T=1 gives the mean, T->0 the mode. Computed in log space for stability."""
-    logp = torch.log_softmax(logits_or_probs.float(), dim=1) if is_logits else torch.log(logits_or_probs.float().clamp(min=1e-12))
-    T = max(float(T), 1e-4)
-    q = torch.softmax(logp / T, dim=1)
-    return torch.einsum("bqhw,qc->bchw", q, bins.to(q))
-
-
 def ciede2000_matrix(bins, L=50.0):
     """CIEDE2000 colour differences (Q, Q) between the bin centres (scikit-image's
     deltaE_ciede2000). Two colours of equal lightness differ by the same CIEDE2000 at
@@ -161,9 +149,3 @@ def ciede2000_matrix(bins, L=50.0):
     lab = np.concatenate([np.full((len(b), 1), float(L)), b], axis=1)
     d = deltaE_ciede2000(lab[:, None, :], lab[None, :, :])
     return torch.from_numpy(np.ascontiguousarray(d)).float()
-
-
-def normalized_entropy(logits, T=1.0):
-    """Entropy of softmax(logits/T) divided by log Q, in [0, 1]."""
-    logp = torch.log_softmax(logits.float() / T, dim=1)
-    return -(logp.exp() * logp).sum(dim=1, keepdim=True) / math.log(logits.shape[1])

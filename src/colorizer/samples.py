@@ -21,13 +21,14 @@ SAMPLES = {
 def write_samples(out_dir):
     """Write the grayscale demo photos as JPEGs into out_dir; returns their paths."""
     from skimage import data
-    from .checkpoint import atomic_write
+
+    from .files import atomic_write
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name in SAMPLES:
         img = Image.fromarray(getattr(data, name)()).convert("L")
         path = os.path.join(out_dir, f"{name}.jpg")
-        atomic_write(path, lambda tmp: img.save(tmp, format="JPEG", quality=92))
+        atomic_write(path, lambda tmp, img=img: img.save(tmp, format="JPEG", quality=92))
         paths.append(path)
     return paths
 

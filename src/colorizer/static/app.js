@@ -9,6 +9,13 @@ let currentFile = null;   // the File being worked on
 let resultUrl = null;     // object URL of the current result
 let inFlight = null;      // AbortController of the running request
 let maxBytes = null;      // from /api/health
+let vibranceDigits = 2;   // decimals shown for the vibrance, from its step
+
+// Display names for the colour-class decodings the server offers (others show their own name).
+const DECODING_LABELS = {
+  "min-risk": ["faithful", "the colour least wrong on average (min-risk decoding)"],
+  "annealed-mean": ["bold", "Zhang et al.'s annealed mean, more vivid and more often wrong"],
+};
 
 function setState(state, message) {
   document.body.dataset.state = state;
@@ -27,17 +34,54 @@ function showNotes(text) {
   $("notes").hidden = !text;
 }
 
+function showVibrance() {
+  $("vibrance-value").textContent = Number($("vibrance").value).toFixed(vibranceDigits);
+}
+
+// The vibrance slider's range and default, as the server describes the option.
+function setupVibrance(spec) {
+  const slider = $("vibrance");
+  const step = (spec.max - spec.min) / 100;
+  vibranceDigits = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
+  slider.min = spec.min;
+  slider.max = spec.max;
+  slider.step = step;
+  slider.value = spec.default;
+  showVibrance();
+  $("vibrance-label").hidden = false;
+}
+
+// The decodings the model offers (not its regression head, unless that is its own),
+// its own preselected.
+function setupDecodings(names, own) {
+  const select = $("decoding");
+  select.replaceChildren();
+  const titles = [];
+  for (const name of names) {
+    if (name === "regression" && name !== own) continue;
+    const [label, title] = DECODING_LABELS[name] || [name, name + " decoding"];
+    select.add(new Option(label, name, name === own, name === own));
+    titles.push(`${label}: ${title}`);
+  }
+  select.title = titles.join("; ");
+  $("decoding-label").hidden = select.options.length < 2;
+}
+
+// Limits, defaults and ranges from the server. Until they are known (or if they cannot
+// be), the controls stay hidden and requests use the server's defaults.
 async function loadLimits() {
   try {
     const r = await fetch("/api/health");
     if (!r.ok) return;
     const h = await r.json();
     maxBytes = h.limits.max_bytes;
+    // a regression model (no decoding of colour classes) has no vibrance and no choice to make
+    if (h.decoding) {
+      setupVibrance(h.options.vibrance);
+      setupDecodings(h.decodings, h.decoding);
+    }
     $("limits").textContent = `Up to ${(maxBytes / 1e6).toFixed(0)} MB and ` +
       `${(h.limits.max_pixels / 1e6).toFixed(0)} megapixels. JPEG, PNG, WebP, TIFF, BMP, GIF.`;
-    // the model's own decoding is preselected; a regression model has no choice to make
-    if (h.decoding) $("decoding").value = h.decoding;
-    else if (h.decoding === null) $("decoding-label").hidden = true;
   } catch (e) { /* the page still works without the limits */ }
 }
 
@@ -105,7 +149,7 @@ async function colorize() {
   setState("working", "Colorizing…");
   const form = new FormData();
   form.append("image", currentFile, currentFile.name);
-  form.append("vibrance", $("vibrance").value);
+  if (!$("vibrance-label").hidden) form.append("vibrance", $("vibrance").value);
   if (!$("decoding-label").hidden) form.append("decoding", $("decoding").value);
   let response, blob;
   try {
@@ -198,7 +242,7 @@ function setup() {
     e.target.value = "";  // choosing the same file again re-runs it
   });
   $("split").addEventListener("input", updateSplit);
-  $("vibrance").addEventListener("input", () => { $("vibrance-value").textContent = Number($("vibrance").value).toFixed(2); });
+  $("vibrance").addEventListener("input", showVibrance);
   $("vibrance").addEventListener("change", colorize);
   $("decoding").addEventListener("change", colorize);
   loadLimits();

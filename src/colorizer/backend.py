@@ -1,0 +1,45 @@
+"""Backends run the network: L at the working size (B, 1, h, w) float32 in [0, 100] ->
+its outputs dict ("logits" and/or "ab", see colorizer.networks). PyTorch today; an ONNX
+Runtime backend goes beside it with the same two members: `outputs` and __call__."""
+import torch
+
+from .model_files import WeightsError
+from .networks import build_model
+
+
+class TorchBackend:
+    """The network in PyTorch, in eval mode, on one device."""
+
+    name = "torch"
+
+    def __init__(self, network, device="cpu"):
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+
+    @classmethod
+    def from_state(cls, arch, config, state, device="cpu", source="model file"):
+        """Build the network `arch` with `config` and load `state` (a model file's weights).
+        WeightsError when they do not fit."""
+        try:
+            network = build_model(arch, pretrained=False, **config)
+            missing, unexpected = network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        except (ValueError, TypeError, RuntimeError) as e:
+            reason = str(e).splitlines()[0][:120]
+            raise WeightsError(f"{source}: weights do not fit the {arch!r} architecture ({reason})") from None
+        missing = [k for k in missing if not k.startswith("embedder.")]
+        if missing or unexpected:
+            raise WeightsError(f"{source}: weights do not fit the {arch!r} architecture "
+                               f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+        if arch == "seed":  # its frozen classifier comes from the efficientnet-lite0 package
+            from .networks import Lite0Features
+            network.embedder = Lite0Features("lightness", pretrained=True)
+        return cls(network, device)
+
+    @property
+    def outputs(self):
+        """The names of the network's outputs."""
+        return self.network.output_names
+
+    @torch.inference_mode()
+    def __call__(self, L):
+        return self.network(L.to(self.device))

@@ -1,0 +1,217 @@
+"""The batch engine: colorize many files into an output folder, safely.
+
+    inputs (files, folders walked recursively)  -> jobs (source, output path)
+    -> for each job: skip / refuse / colorize -> write atomically -> an event
+
+It never touches an input, never leaves a partial output (atomic writes; stale
+temporary files of a killed run are removed), lets one bad file not stop the rest,
+and stops cleanly on Ctrl-C or SIGTERM. The CLI prints its events; a distributed runner
+can call run_batch() on its share of the jobs."""
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from .files import display, find_images, remove_stale_temps
+from .image_io import IMAGE_EXTS, ImageError, save_image
+
+EXISTING = ("fail", "skip", "overwrite")  # what to do when an output already exists
+FORMATS = {"png": "PNG", "jpg": "JPEG"}
+
+
+@dataclass
+class Job:
+    source: str   # the input file
+    output: str   # where its result goes
+
+
+@dataclass
+class Event:
+    """What happened to one input: kind is "done", "skipped", "failed" or "note"."""
+    kind: str
+    source: str
+    output: str | None = None
+    message: str = ""
+
+    def line(self):
+        """One printable line for the user: 'SOURCE: message' (paths escaped)."""
+        if self.kind == "note":
+            return f"{display(self.source)}: note: {self.message}"
+        return f"{display(self.source)}: {self.message}"
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    events: list = field(default_factory=list)
+    removed_temps: list = field(default_factory=list)  # stale temporary files of a killed run, removed
+
+    @property
+    def ok(self):
+        return self.failed == 0
+
+
+class OutputFolderError(Exception):
+    """The output folder cannot be created or used; str() is one line."""
+
+
+def collect(inputs, exts=IMAGE_EXTS, exclude=None):
+    """(source path, output stem relative to the output folder) for every input, and
+    (path, why) for inputs that are missing or empty folders. Folders are searched
+    recursively; when the folder `exclude` (the output folder) lies inside an input
+    folder, the files below it (results of an earlier run) are not inputs."""
+    items, errors = [], []
+    skip = os.path.join(os.path.realpath(exclude), "") if exclude else None
+    for inp in inputs:
+        if os.path.isdir(inp):
+            found = find_images(inp, exts)
+            if skip and os.path.join(os.path.realpath(inp), "") != skip:
+                found = [f for f in found if not os.path.realpath(f).startswith(skip)]
+            if not found:
+                errors.append((inp, "folder holds no images"))
+            for f in found:
+                items.append((f, os.path.splitext(os.path.relpath(f, inp))[0]))
+        elif os.path.lexists(inp):
+            items.append((inp, os.path.splitext(os.path.basename(inp))[0]))
+        else:
+            errors.append((inp, "no such file or folder"))
+    return items, errors
+
+
+def plan(items, out_dir, ext):
+    """Jobs for (source, stem) items: OUT/STEM.EXT, with _1, _2... added when two inputs
+    share a stem (a.jpg and a.png)."""
+    jobs, taken = [], set()
+    for src, stem in items:
+        dst = os.path.join(out_dir, f"{stem}.{ext}")
+        n = 1
+        while os.path.realpath(dst) in taken:
+            dst = os.path.join(out_dir, f"{stem}_{n}.{ext}")
+            n += 1
+        taken.add(os.path.realpath(dst))
+        jobs.append(Job(src, dst))
+    return jobs
+
+
+def prepare_output_folder(out_dir, jobs, started):
+    """Create the output folder and remove the temporary files an earlier, killed run
+    left there for these outputs. Returns the removed paths; OutputFolderError if the
+    folder cannot be used."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        planned = {}
+        for job in jobs:
+            d, name = os.path.split(job.output)
+            planned.setdefault(d, set()).add(name)
+        return [p for d, names in planned.items() for p in remove_stale_temps(d, started, names)]
+    except OSError as e:
+        raise OutputFolderError(f"cannot use output folder {display(out_dir)} ({e.strerror or e})") from None
+
+
+def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None):
+    """Colorize each job's source into its output. `existing`: what to do when the
+    output exists ("fail" the file, "skip" it, "overwrite" it). `on_event(event)` hears
+    each failure, skip and note as it happens; `progress` wraps the job list (a tqdm).
+    Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while this runs in the
+    main thread) stops it, leaving no partial output."""
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
+    pil_format = FORMATS[fmt]
+    inputs_real = {os.path.realpath(j.source) for j in jobs}
+    summary = Summary()
+
+    def emit(kind, job, message="", output=None):
+        ev = Event(kind, job.source, output, message)
+        summary.events.append(ev)
+        if on_event is not None:
+            on_event(ev)
+
+    with _sigterm_as_interrupt():
+        for job in (progress(jobs) if progress else jobs):
+            src, dst = job.source, job.output
+            if os.path.realpath(dst) in inputs_real:
+                summary.failed += 1
+                emit("failed", job, f"output {display(dst)} would overwrite an input; choose another -o")
+                continue
+            if os.path.lexists(dst):
+                if existing == "skip":
+                    summary.skipped += 1
+                    emit("skipped", job, "output exists, skipped", dst)
+                    continue
+                if existing == "fail":
+                    summary.failed += 1
+                    emit("failed", job, f"output {display(dst)} exists (use --overwrite or --skip-existing)")
+                    continue
+            try:
+                out = colorizer.colorize(src, options)
+                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+                save_image(out.image, dst, fmt=pil_format)
+            except ImageError as e:
+                summary.failed += 1
+                emit("failed", job, str(e))
+                continue
+            except MemoryError:
+                summary.failed += 1
+                emit("failed", job, "out of memory (try a smaller --size or image)")
+                continue
+            except OSError as e:
+                summary.failed += 1
+                emit("failed", job, f"cannot write output ({e.strerror or e})")
+                continue
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+                msg = str(e).splitlines()[0][:160] if str(e) else ""
+                summary.failed += 1
+                emit("failed", job, f"failed ({display(f'{type(e).__name__}: {msg}')})")
+                continue
+            summary.done += 1
+            emit("done", job, "", dst)
+            for note in out.notes:
+                emit("note", job, note, dst)
+    return summary
+
+
+def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None):
+    """collect + plan + prepare_output_folder + run_jobs, for files and folders. Inputs
+    that are missing or empty folders count as failed. Raises OutputFolderError."""
+    started = time.time()
+    items, errors = collect(inputs, exclude=out_dir)
+    summary = Summary()
+    for path, why in errors:
+        ev = Event("failed", path, None, why)
+        summary.failed += 1
+        summary.events.append(ev)
+        if on_event is not None:
+            on_event(ev)
+    if not items:
+        return summary
+    jobs = plan(items, out_dir, "jpg" if fmt == "jpg" else "png")
+    removed = prepare_output_folder(out_dir, jobs, started)
+    result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress)
+    result.failed += summary.failed
+    result.events = summary.events + result.events
+    result.removed_temps = removed
+    return result
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM (kill, a closing terminal, a service manager) stops like Ctrl-C while the
+    batch runs: the output being written is removed instead of left as a temporary file.
+    Outside the main thread signals are left alone."""
+
+    def __enter__(self):
+        try:
+            self.old = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        except ValueError:  # not the main thread
+            self.old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        return False
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt

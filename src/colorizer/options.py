@@ -1,0 +1,127 @@
+"""What a user can ask of one colorization, defined once: ColorizeOptions, with each
+option's default, range and help text in OPTIONS. The CLI, the Python API, the HTTP API
+and the web page (through the server) all read them from here.
+
+    ColorizeOptions(vibrance=0.8, size=384)            # checked on creation
+    ColorizeOptions().replace(decoding="annealed-mean")
+    OPTIONS["size"].parse("512")                        # text from a command line or a form
+"""
+import dataclasses
+import math
+from dataclasses import dataclass
+
+DEFAULT_MAX_PIXELS = 200_000_000  # refuse larger images (decompression bombs), before decoding
+# the decoders' names (colorizer.decoding.NAMES; tests/test_options.py checks they agree),
+# written out so that this module, and with it `colorizer --help`, needs no torch
+DECODING_NAMES = ("min-risk", "annealed-mean", "regression")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its kind ("number", "integer" or "choice"), default, range or choices,
+    and one line of help."""
+    name: str
+    kind: str
+    default: object
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple = ()
+
+    def check(self, value):
+        """The value, normalised (an integer as int, a number as float); ValueError with
+        a one-line message naming the option otherwise."""
+        if value is None and self.default is None:
+            return None
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}")
+            return value
+        ok = not isinstance(value, bool) and isinstance(value, (int, float))
+        try:
+            if ok and self.kind == "integer":
+                ok = float(value).is_integer()
+            if ok:
+                ok = math.isfinite(value) and (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+        except OverflowError:  # an integer too large for a float
+            ok = False
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 20 else repr(value)[:17] + "..."
+            raise ValueError(f"{self.name} must be {self.describe_range()}, not {shown}")
+        return int(value) if self.kind == "integer" else float(value)
+
+    def parse(self, text):
+        """Text (a command line, a form field) -> the checked value; empty text is the default."""
+        text = "" if text is None else str(text).strip()
+        if text == "":
+            return self.default
+        if self.kind == "choice":
+            return self.check(text.lower())
+        try:
+            value = int(text) if self.kind == "integer" else float(text)
+        except ValueError:
+            raise ValueError(f"{self.name} must be {self.describe_range()}, not {text!r}") from None
+        return self.check(value)
+
+    def describe_range(self):
+        what = "a whole number" if self.kind == "integer" else "a number"
+        if self.min is not None and self.max is not None:
+            return f"{what} between {self.min:g} and {self.max:g}"
+        if self.min is not None:
+            return f"{what} of at least {self.min:g}"
+        return what
+
+    def narrowed(self, max=None):
+        """This option with a lower maximum (a server's own limit)."""
+        if max is None or (self.max is not None and self.max <= max):
+            return self
+        return dataclasses.replace(self, max=max)
+
+    def to_json(self):
+        d = {"kind": self.kind, "default": self.default, "help": self.help}
+        if self.kind == "choice":
+            d["choices"] = list(self.choices)
+        else:
+            d.update({"min": self.min, "max": self.max})
+        return d
+
+
+OPTIONS = {o.name: o for o in (
+    Option("vibrance", "number", 0.62, "how vivid the colours are, 0..1 (colour-class models): the temperature "
+           "of the decoding, T = 1 - 0.75 vibrance for min-risk, T = 1 - vibrance for annealed-mean", 0.0, 1.0),
+    Option("size", "integer", 256, "working size of the network in pixels (larger: finer colour regions, slower; "
+           "the output always has the input's resolution)", 32, 4096),
+    Option("decoding", "choice", None, "how the network's outputs become a colour (default: the model's own; the "
+           "bundled default uses min-risk, the colour of least expected error; annealed-mean is Zhang et al.'s, "
+           "bolder and more often wrong; regression uses the network's a,b output)", choices=DECODING_NAMES),
+    Option("max_pixels", "integer", DEFAULT_MAX_PIXELS, "refuse larger images (in pixels), before decoding them", 1, None),
+)}
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """How to colorize one photo. Every field is checked on creation (ValueError naming it)."""
+    vibrance: float = OPTIONS["vibrance"].default
+    size: int = OPTIONS["size"].default
+    decoding: str | None = OPTIONS["decoding"].default   # None: the model's own
+    max_pixels: int = OPTIONS["max_pixels"].default
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, OPTIONS[f.name].check(getattr(self, f.name)))
+
+    def replace(self, **changes):
+        """A copy with some options changed (None for an option: keep this one's value)."""
+        unknown = set(changes) - set(OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown colorize option(s): {', '.join(sorted(unknown))}")
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def describe(max_size=None):
+    """The options as JSON (kind, default, range or choices, help), for the HTTP API and
+    the web page; `max_size`: a server's lower cap on the working size."""
+    opts = dict(OPTIONS)
+    opts["size"] = opts["size"].narrowed(max=max_size)
+    return {name: o.to_json() for name, o in opts.items()}

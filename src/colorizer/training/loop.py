@@ -1,0 +1,300 @@
+"""The training loop, in the manner of nanoGPT's train.py: one function, read top to bottom:
+the run's settings, the photos, the model and its colour classes, the optimizer and
+schedule, then the steps, with a validation record and a checkpoint every epoch, every
+few minutes, at the end, and on Ctrl-C or SIGTERM."""
+import dataclasses
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+
+from .. import bins as B
+from ..bundled import resolve_model
+from ..files import display
+from ..model_files import read_model_file, save_model
+from ..networks import build_model
+from .config import DEFAULT_LR, TrainConfig, for_resume
+from .data import PhotoSet
+from .losses import compute_loss
+from .prior import rebalancing
+from .state import load_train_checkpoint, save_train_state
+from .validation import describe, shipped_decoding, validate
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM, after writing a checkpoint at `step`."""
+
+    def __init__(self, step, run, signal_name=None):
+        super().__init__(f"interrupted at step {step}")
+        self.step, self.run, self.signal_name = step, run, signal_name
+
+
+def cpu_has_fast_bf16():
+    """bf16 autocast only pays off on CPUs with native bf16 (AVX512-BF16 or AMX);
+    elsewhere it is emulated and many times slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def autocast_for(device):
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return dict(device_type="cuda", dtype=dtype, enabled=True)
+    return dict(device_type="cpu", dtype=torch.bfloat16, enabled=cpu_has_fast_bf16())
+
+
+def lr_at(step, total, base, warmup):
+    """Linear warm-up over `warmup` steps, then a cosine from `base` down to 5% of it at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+class StopSignals:
+    """While training runs (main thread only), Ctrl-C (SIGINT) and SIGTERM stop it cleanly:
+    a signal that comes while `hold` is set (during a step, while the last checkpoint is
+    written) takes effect at check(), so checkpoints hold whole steps; at any other moment
+    it raises KeyboardInterrupt at once. The previous handlers are restored on exit."""
+
+    def __init__(self):
+        self.hold = False
+        self.received = None  # the name of the signal that came, if one did
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(s)
+                if old is not None and old is not signal.SIG_IGN:  # a process told to ignore it keeps ignoring it
+                    self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        if not self.hold:
+            raise KeyboardInterrupt
+
+    def check(self):
+        if self.received:
+            raise KeyboardInterrupt
+
+
+def _options(config, given):
+    """(TrainConfig, {name: value} of the options the user set)."""
+    if isinstance(config, TrainConfig):
+        if given is None:
+            default = TrainConfig()
+            return config, {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                            if getattr(config, f.name) != getattr(default, f.name)}
+        return config, {name: getattr(config, name) for name in given}
+    options = {k: v for k, v in dict(config).items() if v is not None}
+    unknown = set(options) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    return TrainConfig.from_dict(options), options
+
+
+def _check_photos(config, given):
+    """A resumed run reads its photos from where it was started unless told otherwise:
+    say so plainly when they are gone."""
+    for name, what in (("data", "training"), ("val", "validation")):
+        path = getattr(config, name)
+        if path and name not in given and not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: the run's {what} photos are not there (pass --{name} to read them from elsewhere)")
+
+
+def train(config, given=None):
+    """Train a model, or resume a run; returns the path of the run's model.safetensors.
+
+    config: a TrainConfig, or a mapping of options by name (None for an option: not given).
+    given: the names of the options the user set; by default the mapping's keys, or the
+    fields of a TrainConfig that differ from their defaults. A resumed run keeps its own
+    settings except for those it may change (config.RESUME_CHANGES); without --model, a
+    fine-tuning run takes the --init model's architecture.
+
+    Raises ValueError, FileNotFoundError or WeightsError (one line) when the run cannot
+    start, before anything is written; Interrupted (a KeyboardInterrupt) after Ctrl-C or
+    SIGTERM, once a checkpoint at the step reached is written."""
+    config, given = _options(config, given)
+    config.check()
+    from tqdm import tqdm
+    run = os.path.abspath(config.out)
+
+    # the run's settings: a new run's, or those of the run being resumed
+    ck = None
+    if config.resume:
+        if not os.path.exists(os.path.join(run, "state.json")):
+            raise FileNotFoundError(f"{config.out}: nothing to resume (no state.json)")
+        ck = load_train_checkpoint(run)
+        config, notes = for_resume(ck["state"]["config"], given)
+        config = config.replace(out=run, resume=True).check()
+        for note in notes:
+            print(note, flush=True)
+        _check_photos(config, given)
+    else:
+        config = config.absolute_paths()
+
+    # fine-tuning: the weights, architecture config and colour bins of a model file
+    init = None
+    if config.init and not ck:
+        init = dict(zip(("arch", "config", "info", "state", "extra"), read_model_file(resolve_model(config.init)[0])))
+        if "arch" not in given:
+            config = config.replace(arch=init["arch"])
+        if init["arch"] != config.arch:
+            raise ValueError(f"{config.init}: holds a {init['arch']!r} model, not {config.arch!r} (pass --model {init['arch']})")
+        config = config.replace(model_config=init["config"]).check()
+    arch = config.arch
+    lr = config.lr or DEFAULT_LR.get(arch, 3e-4)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    # the photos, decoded once into memory
+    train_set = PhotoSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
+                         limit=config.limit or None)
+    val_set = None
+    if config.val:
+        val_set = PhotoSet(config.val, config.size, min_chroma=0, workers=config.workers, limit=config.val_limit or None)
+    print(f"train: {len(train_set)} photos ({train_set.skipped_gray} near-grayscale and "
+          f"{train_set.skipped_bad} unreadable skipped)" + (f"; val: {len(val_set)}" if val_set else ""), flush=True)
+
+    # the model and its extra tensors: colour bins, their prior and class-rebalancing weights
+    model_config = dict(config.model_config or {})
+    extra = {}
+    if arch == "unet":
+        bins = B.default_bins()
+        model_config.setdefault("num_bins", len(bins))
+        if ck:
+            extra = ck["extra"] if ck["extra"] is not None else read_model_file(os.path.join(run, "last.safetensors"))[4]
+        else:
+            if init and "bins" in init["extra"]:
+                bins = init["extra"]["bins"].float()
+            extra = rebalancing(train_set, bins, lam=config.lam)
+    model = build_model(arch, pretrained=config.pretrained and not ck and not init, **model_config).to(device)
+    if init:
+        model.load_state_dict({k: v.float() for k, v in init["state"].items()}, strict=False)
+        print(f"initialised from {config.init}", flush=True)
+    model = model.to(memory_format=torch.channels_last)
+
+    # the optimizer and the schedule (warm-up, then cosine), and where a resumed run was
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    spe = max(1, len(train_set) // config.batch)  # steps per epoch
+    total = max(1, int(round(config.epochs * spe)))
+    step, history = 0, []
+    if ck:
+        state = ck["model"] if ck["model"] is not None else read_model_file(os.path.join(run, "last.safetensors"))[3]
+        model.load_state_dict(state, strict=False)
+        opt.load_state_dict(ck["optimizer"])
+        step, history = ck["state"]["step"], ck["state"].get("history", [])
+        print(f"resumed {run} at step {step}/{total}", flush=True)
+        old_epochs = ck["state"]["config"].get("epochs")
+        if old_epochs is not None and old_epochs != config.epochs:
+            old_total = max(1, int(round(old_epochs * spe)))
+            was, now = lr_at(step, old_total, lr, config.warmup), lr_at(step, total, lr, config.warmup)
+            print(f"note: --epochs changed from {old_epochs:g} to {config.epochs:g}: the cosine schedule now spans "
+                  f"{total} steps, so the learning rate at step {step} goes from {was:.2e} to {now:.2e}. A jump "
+                  "back up can undo progress; to train on at a low rate use --init RUN/last.safetensors --lr instead.",
+                  flush=True)
+    extra = {k: v.to(device) for k, v in extra.items()}
+
+    # the decoding the model files carry, and validation uses: the run's, --init's, or min-risk
+    base = {"decoding": ck["state"]["decoding"]} if ck and "decoding" in ck["state"] else init["info"] if init else None
+    decoding, decoders, shipped = shipped_decoding(model.output_names, extra, config.decoding, config.blend, base)
+    decoder = decoders[decoding]
+    run_state = {"config": config.to_dict(), "decoding": shipped}
+
+    def checkpoint(final=False):
+        info = {"step": step, "epochs": step / spe, "train_photos": len(train_set), "size": config.size,
+                "history": history[-1:] if history else [], "decoding": shipped}
+        # one file, one atomic rename: weights, optimizer and step always agree on resume
+        save_train_state(run, opt, {"step": step, "total": total, **run_state, "history": history}, model=model, extra=extra)
+        save_model(os.path.join(run, "last.safetensors"), model, arch, model_config, extra, info=info)
+        if final:
+            save_model(os.path.join(run, "model.safetensors"), model, arch, model_config, extra, dtype=torch.float16, info=info)
+
+    # the steps
+    os.makedirs(run, exist_ok=True)  # only now: a run that cannot start leaves no folder behind
+    ac = autocast_for(device)
+    t_start = t_ckpt = t_rate = time.time()
+    seen = 0
+    loss_sum, loss_n = 0.0, 0  # mean training loss since the last record
+    model.train()
+    bar = tqdm(total=total, initial=step, desc=f"train {arch}", unit="step", dynamic_ncols=True)
+    stop_reason = "done"
+    with StopSignals() as stop:
+        try:
+            while step < total:
+                epoch, k = divmod(step, spe)
+                perm = np.random.default_rng([config.seed, epoch]).permutation(len(train_set))
+                idx = perm[k * config.batch:(k + 1) * config.batch]
+                lab = train_set.batch(idx, np.random.default_rng([config.seed, 1_000_003, step]))
+                lab = lab.to(device).contiguous(memory_format=torch.channels_last)
+                stop.hold = True  # a signal now takes effect once the step is complete
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, total, lr, config.warmup)
+                with torch.autocast(**ac):
+                    out = model(lab[:, :1])
+                loss, parts = compute_loss(arch, out, lab[:, 1:], extra, config.reg_weight, config.reg_loss)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                stop.hold = False
+                stop.check()
+                seen += len(idx)
+                loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+                now = time.time()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v.item():.4f}" for k, v in parts.items()},
+                                img_s=f"{seen / max(1e-6, now - t_rate):.1f}", epoch=f"{step / spe:.2f}")
+                end_of_epoch = step % spe == 0 or step == total
+                out_of_time = config.max_minutes and (now - t_start) > 60 * config.max_minutes
+                if end_of_epoch or out_of_time:
+                    rec = {"step": step, "epoch": round(step / spe, 3), "loss": loss_sum / max(1, loss_n),
+                           "minutes": round((now - t_start) / 60, 2)}
+                    loss_sum, loss_n = 0.0, 0
+                    if val_set is not None:
+                        rec.update(validate(model, decoder, val_set, device, vibrance=config.vibrance,
+                                            grid_path=os.path.join(run, f"val_grid_step{step:07d}.png")))
+                        model.train()
+                        bar.write(describe(rec))
+                    history.append(rec)
+                    checkpoint()
+                    t_ckpt = time.time()
+                elif now - t_ckpt > 60 * config.ckpt_minutes:
+                    checkpoint()
+                    t_ckpt = time.time()
+                if out_of_time:
+                    stop_reason = f"time budget of {config.max_minutes} minutes reached"
+                    break
+            bar.close()
+            stop.hold = True  # the last checkpoint is written whole
+            checkpoint(final=True)
+        except KeyboardInterrupt:
+            stop.hold = True
+            bar.close()
+            checkpoint()
+            how = f"interrupted ({stop.received})" if stop.received and stop.received != "SIGINT" else "interrupted"
+            print(f"{how} at step {step}: checkpoint written; resume with colorizer train --out {display(run)} --resume",
+                  file=sys.stderr, flush=True)
+            raise Interrupted(step, run, stop.received) from None
+    print(f"{stop_reason}: {step} steps ({step / spe:.2f} epochs) in {(time.time() - t_start) / 60:.1f} min; "
+          f"model: {os.path.join(run, 'model.safetensors')}", flush=True)
+    return os.path.join(run, "model.safetensors")
