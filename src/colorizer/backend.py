@@ -40,6 +40,14 @@ class TorchBackend:
         """The names of the network's outputs."""
         return self.network.output_names
 
+    @property
+    def takes_hints(self):
+        """Whether the network takes point hints (a hint-aware network)."""
+        return self.network.takes_hints
+
     @torch.inference_mode()
-    def __call__(self, L):
-        return self.network(L.to(self.device))
+    def __call__(self, L, hints=None):
+        """L (B, 1, h, w) -> outputs; `hints` (B, 3, h, w) for a hint-aware network."""
+        if hints is None:
+            return self.network(L.to(self.device))
+        return self.network(L.to(self.device), hints.to(self.device))

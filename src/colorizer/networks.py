@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 AB_SCALE = 110.0  # tanh output * AB_SCALE = a,b
+HINT_CHANNELS = 3  # point hints: a / AB_SCALE, b / AB_SCALE, mask
 
 
 def lite0_backbone(pretrained=True):
@@ -83,6 +84,7 @@ class SeedNet(nn.Module):
     """The baseline regression model, after Deep Koalarization."""
 
     output_names = ("ab",)
+    takes_hints = False
 
     def __init__(self, width=64, embed_dim=1280, pretrained=True):
         super().__init__()
@@ -128,12 +130,20 @@ class UpBlock(nn.Module):
 class UNet(nn.Module):
     """EfficientNet-Lite0 U-Net. Skips from blocks 0, 2, 4, 10, 15 (strides 2..32).
     A global branch (pooled deepest features) is added at the bottleneck so that
-    colours agree across the whole picture. Outputs at stride 2."""
+    colours agree across the whole picture. Outputs at stride 2.
+
+    With hints=True it also takes point hints (Zhang et al. 2017): a (B, 3, H, W) image of
+    a/AB_SCALE, b/AB_SCALE and a mask (1 where the user gave a colour), added through two
+    convolutions, at the stem (so that the encoder carries a hint across its region) and
+    before the heads (so that it holds at its point). Both start at zero: a hint-aware
+    network made from a plain one's weights colorizes exactly as that one did, and no
+    hints (None, or an all-zero image) is automatic colorization."""
 
     TAPS = (0, 2, 4, 10, 15)
     TAP_CH = (16, 24, 40, 112, 320)
+    STEM_CH = 32
 
-    def __init__(self, num_bins=262, reg_head=True, dec=(160, 96, 64, 48, 32), pretrained=True):
+    def __init__(self, num_bins=262, reg_head=True, dec=(160, 96, 64, 48, 32), pretrained=True, hints=False):
         super().__init__()
         net = lite0_backbone(pretrained)
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(inplace=True))
@@ -147,14 +157,32 @@ class UNet(nn.Module):
         self.up2 = UpBlock(dec[3], c[0], dec[4])
         self.cls_head = nn.Conv2d(dec[4], num_bins, 1)
         self.reg_head = nn.Conv2d(dec[4], 2, 1) if reg_head else None
+        self.hint_in = self.hint_out = None
+        if hints:
+            self.hint_in = nn.Conv2d(HINT_CHANNELS, self.STEM_CH, 3, stride=2, padding=1)
+            self.hint_out = nn.Conv2d(HINT_CHANNELS, dec[4], 3, stride=2, padding=1)
+            for conv in (self.hint_in, self.hint_out):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+
+    @property
+    def takes_hints(self):
+        return self.hint_in is not None
 
     @property
     def output_names(self):
         return ("logits", "ab") if self.reg_head is not None else ("logits",)
 
-    def forward(self, L):
+    def forward(self, L, hints=None):
         x, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
         x = self.stem(l_to_lite_input(x))
+        if self.hint_in is not None:
+            if hints is None:
+                hints = torch.zeros(L.shape[0], HINT_CHANNELS, *L.shape[-2:], dtype=L.dtype, device=L.device)
+            hints = F.pad(hints.to(L.dtype), (0, x.shape[-1] * 2 - W, 0, x.shape[-2] * 2 - H))  # zeros: no hint there
+            x = x + self.hint_in(hints)
+        elif hints is not None:
+            raise ValueError("this network takes no hints (it was not trained with them)")
         skips = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -166,6 +194,8 @@ class UNet(nn.Module):
         y = self.up8(y, s8)
         y = self.up4(y, s4)
         y = self.up2(y, s2)
+        if self.hint_out is not None:
+            y = y + self.hint_out(hints)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {"logits": self.cls_head(y)[:, :, :h, :w].float()}
         if self.reg_head is not None:

@@ -55,6 +55,9 @@ class TrainConfig:
                                   choices=DECODINGS, shown=f"{DEFAULT_DECODING}, or the --init model's")
     blend: float | None = option(None, "annealed-mean only: how much uncertain pixels lean on the a,b regression head",
                                  shown="the --init model's, else 0")
+    hints: bool = option(False, "train a hint-aware network (unet): point hints simulated as Zhang et al. 2017 do; "
+                                "with --init a plain model gains hint inputs that start at zero (it colorizes as before)",
+                         shown="off, or on when the --init model takes hints")
     # not on the command line
     min_chroma: float = option(3.0, "training photos of lower mean chroma are skipped (near-grayscale)", cli=False)
     pretrained: bool = option(True, "start a new model's encoder from ImageNet weights", cli=False)
@@ -91,6 +94,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)!r}")
         if self.vibrance is not None and not 0 <= self.vibrance <= 1:
             raise ValueError(f"vibrance must be a number between 0 and 1, not {self.vibrance!r}")
+        if self.arch == "seed" and self.hints:
+            raise ValueError("--hints applies to the unet architecture only")
         if self.arch == "seed" and (self.decoding is not None or self.blend is not None):
             raise ValueError(f"{'--decoding ' + self.decoding if self.decoding else '--blend'} applies to colour-class "
                              "models only (unet): a seed model decodes by regression")

@@ -20,6 +20,7 @@ from ..model_files import read_model_file, save_model
 from ..networks import build_model
 from .config import DEFAULT_LR, TrainConfig, for_resume
 from .data import PhotoSet
+from .hints import simulate_hints
 from .losses import compute_loss
 from .prior import rebalancing
 from .state import load_train_checkpoint, save_train_state
@@ -176,6 +177,8 @@ def train(config, given=None):
 
     # the model and its extra tensors: colour bins, their prior and class-rebalancing weights
     model_config = dict(config.model_config or {})
+    if config.hints:
+        model_config["hints"] = True  # a plain --init model gains hint inputs that start at zero
     extra = {}
     if arch == "unet":
         bins = B.default_bins()
@@ -249,8 +252,11 @@ def train(config, given=None):
                 stop.hold = True  # a signal now takes effect once the step is complete
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, total, lr, config.warmup)
+                hints = None
+                if model.takes_hints:  # simulated point hints, the same ones again on resume
+                    hints = simulate_hints(lab, np.random.default_rng([config.seed, 2_000_003, step]))
                 with torch.autocast(**ac):
-                    out = model(lab[:, :1])
+                    out = model(lab[:, :1], hints) if hints is not None else model(lab[:, :1])
                 loss, parts = compute_loss(arch, out, lab[:, 1:], extra, config.reg_weight, config.reg_loss)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -12,8 +12,10 @@ from ..merge import upsample_ab
 from ..metrics import Scores
 from ..options import OPTIONS
 from .config import DEFAULT_DECODING
+from .hints import pixel_hints
 
 GRID_ROWS = 8
+VAL_HINTS = 10  # a hint-aware network is also measured with this many single-pixel hints
 
 
 def shipped_decoding(outputs, extra, choice=None, blend=None, base=None):
@@ -53,6 +55,8 @@ def validate(model, decoder, photos, device, vibrance=None, batch=32, grid_path=
     model.eval()
     rng = np.random.default_rng(0)
     scores, gray_scores = Scores(metrics=("psnr", "cf")), Scores(metrics=("psnr",))
+    hint_scores = Scores(metrics=("psnr",)) if getattr(model, "takes_hints", False) else None
+    hint_rng = np.random.default_rng(10)
     first = None
     for start in range(0, len(photos), batch):
         lab = photos.batch(range(start, min(start + batch, len(photos))), rng, augment=False).to(device)
@@ -61,6 +65,9 @@ def validate(model, decoder, photos, device, vibrance=None, batch=32, grid_path=
         pred, true, gray = (_hwc(lab_to_rgb(x)) for x in (torch.cat([L, ab], 1), lab, torch.cat([L, torch.zeros_like(ab)], 1)))
         scores.add(pred, true)
         gray_scores.add(gray, true)
+        if hint_scores is not None:  # and with VAL_HINTS single-pixel hints from the truth
+            ab_h = upsample_ab(decoder(model(L, pixel_hints(lab, VAL_HINTS, hint_rng)), vibrance), L.shape[-2:])
+            hint_scores.add(_hwc(lab_to_rgb(torch.cat([L, ab_h], 1))), true)
         if first is None:
             first = (gray, pred, true)
     if grid_path and first is not None:
@@ -68,8 +75,11 @@ def validate(model, decoder, photos, device, vibrance=None, batch=32, grid_path=
                           height=photos.size)
         atomic_write(grid_path, lambda tmp: grid.save(tmp, format="PNG"))
     s, g = scores.summary(), gray_scores.summary()
-    return {"val_psnr": s["psnr"], "val_psnr_gray": g["psnr"], "val_cf": s["cf"], "val_cf_true": s["cf_true"],
-            "val_dcf": s["dcf"], "val_photo_dcf": s["photo_dcf"]}
+    record = {"val_psnr": s["psnr"], "val_psnr_gray": g["psnr"], "val_cf": s["cf"], "val_cf_true": s["cf_true"],
+              "val_dcf": s["dcf"], "val_photo_dcf": s["photo_dcf"]}
+    if hint_scores is not None:
+        record["val_psnr_hints"] = hint_scores.summary()["psnr"]
+    return record
 
 
 def _hwc(rgb):
@@ -84,5 +94,7 @@ def describe(record):
         parts += [f"val PSNR {record['val_psnr']:.2f} dB (gray input {record['val_psnr_gray']:.2f})",
                   f"colourfulness {record['val_cf']:.1f} (truth {record['val_cf_true']:.1f}, |dCF| {record['val_dcf']:.1f}, "
                   f"per photo {record['val_photo_dcf']:.1f})"]
+        if "val_psnr_hints" in record:
+            parts.append(f"with {VAL_HINTS} hints {record['val_psnr_hints']:.2f} dB")
     parts.append(f"{record['minutes']:g} min")
     return ", ".join(parts)
