@@ -11,13 +11,19 @@ from colorizer.model_files import save_model
 from colorizer.networks import build_model
 
 
-def make_tiny_model_file(path, arch="unet", seed=0, info=None):
-    """A small, randomly initialised model file (no pretrained weights needed)."""
+def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False):
+    """A small, randomly initialised model file (no pretrained weights needed); hints=True:
+    a hint-aware U-Net whose hint inputs are random too (so that hints change its output)."""
     torch.manual_seed(seed)
     if arch == "unet":
         bins = B.default_bins()
         config = {"num_bins": len(bins), "dec": [32, 24, 16, 16, 16]}
+        if hints:
+            config["hints"] = True
         model = build_model("unet", pretrained=False, **config)
+        if hints:
+            for conv in (model.hint_in, model.hint_out):
+                torch.nn.init.normal_(conv.weight, std=3.0)
         w, p = B.rebalance_weights(torch.ones(len(bins)), bins)
         extra = {"bins": bins, "prior": p, "class_weights": w}
     else:

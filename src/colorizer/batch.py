@@ -148,7 +148,7 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
                 out = colorizer.colorize(src, options)
                 os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
                 save_image(out.image, dst, fmt=pil_format)
-            except ImageError as e:
+            except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
                 summary.failed += 1
                 emit("failed", job, str(e))
                 continue

@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .hints import MAX_HINTS, Hint, hints_from_json, parse_hint, parse_hints_json
+
 DEFAULT_MAX_PIXELS = 200_000_000  # refuse larger images (decompression bombs), before decoding
 # the decoders' names (colorizer.decoding.NAMES; tests/test_options.py checks they agree),
 # written out so that this module, and with it `colorizer --help`, needs no torch
@@ -29,10 +31,12 @@ class Option:
     choices: tuple = ()
 
     def check(self, value):
-        """The value, normalised (an integer as int, a number as float); ValueError with
-        a one-line message naming the option otherwise."""
+        """The value, normalised (an integer as int, a number as float, hints as a tuple of
+        Hint); ValueError with a one-line message naming the option otherwise."""
         if value is None and self.default is None:
             return None
+        if self.kind == "hints":
+            return _check_hints(value)
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}")
@@ -57,6 +61,8 @@ class Option:
             return self.default
         if self.kind == "choice":
             return self.check(text.lower())
+        if self.kind == "hints":
+            return parse_hints_json(text)
         try:
             value = int(text) if self.kind == "integer" else float(text)
         except ValueError:
@@ -81,6 +87,8 @@ class Option:
         d = {"kind": self.kind, "default": self.default, "help": self.help}
         if self.kind == "choice":
             d["choices"] = list(self.choices)
+        elif self.kind == "hints":
+            d["default"] = []
         else:
             d.update({"min": self.min, "max": self.max})
         return d
@@ -95,6 +103,8 @@ OPTIONS = {o.name: o for o in (
            "bundled default uses min-risk, the colour of least expected error; annealed-mean is Zhang et al.'s, "
            "bolder and more often wrong; regression uses the network's a,b output)", choices=DECODING_NAMES),
     Option("max_pixels", "integer", DEFAULT_MAX_PIXELS, "refuse larger images (in pixels), before decoding them", 1, None),
+    Option("hints", "hints", (), "point hints: colours the user chooses at pixel positions of the photo, a JSON list of "
+           '{"x": X, "y": Y, "color": "#RRGGBB"} (hint-aware models)'),
 )}
 
 
@@ -105,6 +115,7 @@ class ColorizeOptions:
     size: int = OPTIONS["size"].default
     decoding: str | None = OPTIONS["decoding"].default   # None: the model's own
     max_pixels: int = OPTIONS["max_pixels"].default
+    hints: tuple = OPTIONS["hints"].default              # Hint objects, "X,Y,#RRGGBB" or {"x","y","color"}
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -117,6 +128,30 @@ class ColorizeOptions:
             raise TypeError(f"unknown colorize option(s): {', '.join(sorted(unknown))}")
         changes = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes) if changes else self
+
+
+def _check_hints(value):
+    """Hints given as Hint objects, "X,Y,#RRGGBB" strings or {"x", "y", "color"} dicts -> a
+    tuple of Hint."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError("hints must be a list of hints")
+    items = list(value)
+    if len(items) > MAX_HINTS:
+        raise ValueError(f"at most {MAX_HINTS} hints, not {len(items)}")
+    out = []
+    for i, h in enumerate(items, 1):
+        if isinstance(h, Hint):
+            out.append(h)
+        elif isinstance(h, str):
+            out.append(parse_hint(h))
+        elif isinstance(h, dict):
+            try:
+                out.extend(hints_from_json([h]))
+            except ValueError as e:
+                raise ValueError(str(e).replace("hint 1", f"hint {i}", 1)) from None
+        else:
+            raise ValueError(f"hint {i}: must be a Hint, 'X,Y,#RRGGBB' or a dict, not {type(h).__name__}")
+    return tuple(out)
 
 
 def describe(max_size=None):

@@ -2,7 +2,8 @@
 
     read        image_io.read_lightness   any image -> full-resolution L*, alpha, notes
     working     working_size              L* at about size x size (multiples of 32)
-    network     backend                   L -> class scores and/or a,b (half the working size)
+    hints       hint_image                the user's point hints as a sparse a,b image (hint-aware models)
+    network     backend                   L (+ hints) -> class scores and/or a,b (half the working size)
     decode      decoding                  outputs -> a,b
     merge       merge.merge_full_res      a,b upsampled to full size, merged with the photo's own L*
     write       image_io.save_image       (the batch engine, the server)
@@ -13,8 +14,11 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
+from .hints import check_inside
 from .image_io import read_lightness
+from .lab import rgb_to_lab
 from .merge import merge_full_res
+from .networks import AB_SCALE, HINT_CHANNELS
 from .working_size import resize_lightness, working_shape
 
 
@@ -32,17 +36,44 @@ def to_working_size(L, size):
     return torch.from_numpy(resize_lightness(L, (h, w)))[None, None]
 
 
+def hint_image(hints, full_shape, working):
+    """Point hints (colorizer.hints.Hint, in pixels of the full-resolution photo of shape
+    (H, W)) -> the network's hint input (1, 3, h, w) at the working shape (h, w): a/AB_SCALE,
+    b/AB_SCALE of each hint's colour and a mask, one pixel per hint (the last hint wins
+    where two fall on one pixel). Only the colour's a,b is used: the photo keeps its own L."""
+    H, W = full_shape
+    h, w = working
+    image = torch.zeros(1, HINT_CHANNELS, h, w)
+    if not hints:
+        return image
+    check_inside(hints, W, H)
+    rgb = torch.tensor([hint.rgb for hint in hints], dtype=torch.float64).T[:, :, None] / 255.0  # (3, n, 1)
+    ab = rgb_to_lab(rgb)[1:, :, 0].float() / AB_SCALE  # (2, n)
+    for k, hint in enumerate(hints):
+        y, x = min(h - 1, int(hint.y * h / H)), min(w - 1, int(hint.x * w / W))
+        image[0, :2, y, x] = ab[:, k]
+        image[0, 2, y, x] = 1.0
+    return image
+
+
 @torch.inference_mode()
-def predict_ab(backend, decoder, L_small, vibrance):
-    """The network and the decoding: L (B, 1, h, w) -> a,b (B, 2, h', w') on the CPU."""
-    return decoder(backend(L_small), vibrance, consume=True).cpu()
+def predict_ab(backend, decoder, L_small, vibrance, hints=None):
+    """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
+    hint-aware network) -> a,b (B, 2, h', w') on the CPU."""
+    outputs = backend(L_small) if hints is None else backend(L_small, hints)
+    return decoder(outputs, vibrance, consume=True).cpu()
 
 
 def colorize_image(source, backend, decoder, options):
     """Read `source` (a path, bytes, file object or PIL image), colorize it with `backend`
-    and `decoder` as `options` say (ColorizeOptions), and return a ColorizeOutput."""
+    and `decoder` as `options` say (ColorizeOptions), and return a ColorizeOutput.
+    ValueError when options.hints do not fit the photo or the model takes no hints."""
+    if options.hints and not backend.takes_hints:
+        raise ValueError("this model takes no hints (it was not trained with them)")
     L, alpha, notes = read_lightness(source, max_pixels=options.max_pixels)
-    ab = predict_ab(backend, decoder, to_working_size(L, options.size), options.vibrance)[0]
+    small = to_working_size(L, options.size)
+    hints = hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints else None
+    ab = predict_ab(backend, decoder, small, options.vibrance, hints)[0]
     image = Image.fromarray(merge_full_res(L, ab), "RGB")
     if alpha is not None:
         image.putalpha(alpha)

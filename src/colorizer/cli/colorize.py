@@ -15,6 +15,11 @@ def add_parser(sub):
     p.add_argument("--size", default=None, help=option_help("size"))
     p.add_argument("--vibrance", default=None, help=option_help("vibrance"))
     p.add_argument("--decoding", default=None, metavar="{min-risk,annealed-mean,regression}", help=option_help("decoding"))
+    p.add_argument("--hint", action="append", default=None, metavar="X,Y,#RRGGBB",
+                   help="a colour you choose at a pixel of the photo (x right, y down from the top-left corner), e.g. "
+                        "--hint 120,80,#2e7d32; repeat for more (hint-aware models)")
+    p.add_argument("--hints", metavar="FILE.json", default=None,
+                   help='hints from a JSON file: [{"x": X, "y": Y, "color": "#RRGGBB"}, ...] (what the web page saves)')
     p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format (default png; png keeps transparency)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
@@ -41,7 +46,7 @@ def run(a):
         return error(f"--max-megapixels must be a number above 0, not {a.max_megapixels:g}")
     try:
         given = parse_options(a, ("size", "vibrance", "decoding"))
-        options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6))
+        options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a))
     except ValueError as e:
         return error(e)
     items, missing = batch.collect(a.inputs, exclude=a.out)
@@ -53,6 +58,9 @@ def run(a):
         colorizer = Colorizer.load(a.model)
     except WeightsError as e:
         return error(e)
+    if options.hints and not colorizer.backend.takes_hints:
+        return error(f"model {colorizer.name} takes no hints (it was not trained with them): drop --hint/--hints "
+                     "or use a hint-aware model")
     for remark in colorizer.ignored(options, given):  # said once, not for every file
         print(f"colorizer: note: {remark}", file=sys.stderr)
     if options.decoding and options.decoding not in colorizer.decoders:
@@ -77,3 +85,12 @@ def run(a):
     if not a.quiet:
         print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def read_hints(a):
+    """The hints of --hint (repeated) and --hints FILE, in that order, or None."""
+    from ..hints import parse_hint, read_hints_file
+    hints = [parse_hint(text) for text in a.hint or []]
+    if a.hints:
+        hints += read_hints_file(a.hints)
+    return tuple(hints) or None

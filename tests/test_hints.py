@@ -1,0 +1,189 @@
+"""Point hints (issue 14): parsing and checking them (colorizer.hints, the options), the
+hint image the network takes (pipeline.hint_image), a hint-aware network (zero-initialised
+hint inputs: it starts as the plain network), the CLI's --hint/--hints, and training
+with simulated hints."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorizer import ColorizeOptions, Colorizer
+from colorizer.hints import Hint, check_inside, parse_hint, parse_hints_json, read_hints_file
+from colorizer.lab import rgb_to_lab
+from colorizer.networks import AB_SCALE, build_model
+from colorizer.pipeline import hint_image
+from colorizer.training.hints import pixel_hints, simulate_hints
+from helpers import gradient_image, make_tiny_model_file
+
+
+@pytest.fixture(scope="module")
+def hint_model(tmp_path_factory):
+    return make_tiny_model_file(tmp_path_factory.mktemp("m") / "tiny-hints.safetensors", hints=True)
+
+
+# ---------------------------------------------------------------- parsing and checking
+
+def test_a_hint_is_a_position_and_a_colour():
+    h = parse_hint("120,80,#2E7D32")
+    assert h == Hint(120, 80, "#2e7d32") and h.rgb == (0x2E, 0x7D, 0x32)
+    assert parse_hint(" 1.5, 2 ,#000000") == Hint(1.5, 2, "#000000")
+    assert parse_hints_json('[{"x": 3, "y": 4, "color": "#ff0000"}]') == (Hint(3, 4, "#ff0000"),)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("120,80", "write it as X,Y,#RRGGBB"),
+    ("a,80,#ffffff", "X and Y must be numbers"),
+    ("1,2,red", "colour must be #RRGGBB"),
+    ("1,2,#ff00", "colour must be #RRGGBB"),
+    ("-1,2,#ff0000", "x must be a pixel position"),
+    ("1,nan,#ff0000", "y must be a pixel position"),
+])
+def test_bad_hints_are_one_line_errors_naming_the_hint(text, message):
+    with pytest.raises(ValueError) as e:
+        parse_hint(text)
+    assert message in str(e.value) and "\n" not in str(e.value) and "hint" in str(e.value)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("{", "not valid JSON"), ('{"x": 1}', "must be a JSON list"), ('[{"x": 1, "y": 2}]', "hint 1: must be"),
+    ('[{"x": 1, "y": 2, "color": "#000000"}, {"x": 1, "y": 2, "color": "blue"}]', "hint 2 (1,2,blue): colour must be"),
+])
+def test_bad_hints_json(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_hints_json(text)
+
+
+def test_hints_files_and_the_options(tmp_path):
+    f = tmp_path / "h.json"
+    f.write_text(json.dumps([{"x": 5, "y": 6, "color": "#123456"}]))
+    assert read_hints_file(str(f)) == (Hint(5, 6, "#123456"),)
+    with pytest.raises(ValueError, match="missing.json: cannot read hints"):
+        read_hints_file(str(tmp_path / "missing.json"))
+    o = ColorizeOptions(hints=["1,2,#ffffff", {"x": 3, "y": 4, "color": "#000000"}, Hint(5, 6, "#ff0000")])
+    assert o.hints == (Hint(1, 2, "#ffffff"), Hint(3, 4, "#000000"), Hint(5, 6, "#ff0000"))
+    with pytest.raises(ValueError, match="hint 2"):
+        ColorizeOptions(hints=["1,2,#ffffff", {"x": 3, "y": 4, "color": "nope"}])
+    with pytest.raises(ValueError, match="hints must be a list"):
+        ColorizeOptions(hints="1,2,#ffffff")
+    with pytest.raises(ValueError, match="outside the 10x20 photo"):
+        check_inside((Hint(9, 19, "#000000"), Hint(10, 5, "#000000")), 10, 20)
+
+
+def test_the_hint_image_puts_each_colours_ab_at_its_scaled_position():
+    hints = (Hint(0, 0, "#ff0000"), Hint(639, 479, "#0000ff"), Hint(320, 240, "#808080"))
+    img = hint_image(hints, (480, 640), (96, 128))
+    assert img.shape == (1, 3, 96, 128)
+    assert img[0, 2].sum() == 3 and img[0, 2, 0, 0] == 1 and img[0, 2, 95, 127] == 1 and img[0, 2, 48, 64] == 1
+    red = rgb_to_lab(torch.tensor([1.0, 0, 0], dtype=torch.float64).view(3, 1, 1))[1:, 0, 0].float() / AB_SCALE
+    assert torch.allclose(img[0, :2, 0, 0], red, atol=1e-5)
+    assert img[0, :2, 48, 64].abs().max() < 1e-3  # gray: a = b = 0
+    assert hint_image((), (480, 640), (96, 128)).abs().sum() == 0
+
+
+# ---------------------------------------------------------------- the network and the pipeline
+
+def test_a_hint_aware_network_starts_as_the_plain_one():
+    torch.manual_seed(0)
+    plain = build_model("unet", num_bins=262, dec=(16, 16, 16, 16, 16), pretrained=False).eval()
+    aware = build_model("unet", num_bins=262, dec=(16, 16, 16, 16, 16), pretrained=False, hints=True).eval()
+    missing, unexpected = aware.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["hint_in.bias", "hint_in.weight", "hint_out.bias", "hint_out.weight"] and not unexpected
+    L = torch.rand(1, 1, 70, 90) * 100
+    h = pixel_hints(torch.cat([L, torch.randn(1, 2, 70, 90) * 30], 1), 10, np.random.default_rng(0))
+    with torch.no_grad():
+        a, b, c = plain(L), aware(L), aware(L, h)
+    assert torch.equal(a["logits"], b["logits"]) and torch.equal(a["logits"], c["logits"])
+    assert aware.takes_hints and not plain.takes_hints
+    with pytest.raises(ValueError, match="takes no hints"):
+        plain(L, h)
+
+
+def test_hints_change_the_colours_near_them_and_no_hints_is_automatic(hint_model):
+    c = Colorizer.load(hint_model, device="cpu")
+    assert c.backend.takes_hints
+    img = gradient_image(160, 120, "L")
+    auto = np.asarray(c.colorize(img, size=64).image, dtype=float)
+    again = np.asarray(c.colorize(img, size=64, hints=()).image, dtype=float)
+    assert np.array_equal(auto, again)
+    hinted = np.asarray(c.colorize(img, size=64, hints=["80,60,#00ff00", "10,10,#ff00ff"]).image, dtype=float)
+    diff = np.abs(hinted - auto).mean(axis=2)
+    assert diff.max() > 5 and diff[50:70, 70:90].mean() > 0.5
+    with pytest.raises(ValueError, match="outside the 160x120 photo"):
+        c.colorize(img, size=64, hints=["160,10,#00ff00"])
+
+
+def test_hints_for_a_model_that_takes_none_are_refused(tiny_colorizer):
+    with pytest.raises(ValueError, match="takes no hints"):
+        tiny_colorizer.colorize(gradient_image(40, 30, "L"), hints=["1,1,#ff0000"])
+
+
+# ---------------------------------------------------------------- the command line
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "colorizer", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_hints_from_flags_and_a_file(tmp_path, hint_model, tiny_model_path):
+    gradient_image(160, 120, "L").save(tmp_path / "a.png")
+    (tmp_path / "h.json").write_text(json.dumps([{"x": 80, "y": 60, "color": "#00ff00"}]))
+    outs = {}
+    for name, extra in (("auto", []), ("flag", ["--hint", "80,60,#00ff00"]), ("file", ["--hints", str(tmp_path / "h.json")])):
+        r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / name), "--model", hint_model, "--size", "64", "-q",
+                    *extra)
+        assert r.returncode == 0, r.stderr
+        outs[name] = np.asarray(Image.open(tmp_path / name / "a.png"), dtype=float)
+    assert np.array_equal(outs["flag"], outs["file"]) and np.abs(outs["flag"] - outs["auto"]).max() > 2
+    for args, message in ((["--hint", "80,60,green"], "colorizer: error: hint (80,60,green): colour must be #RRGGBB"),
+                          (["--hints", str(tmp_path / "nope.json")], "nope.json: cannot read hints")):
+        r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "x"), "--model", hint_model, *args)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "y"), "--model", tiny_model_path,
+                "--hint", "1,1,#ff0000")
+    assert r.returncode == 2 and "takes no hints" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # a hint outside one photo of a batch fails that photo, not the batch
+    gradient_image(40, 30, "L").save(tmp_path / "small.png")
+    r = run_cli("colorize", str(tmp_path / "a.png"), str(tmp_path / "small.png"), "-o", str(tmp_path / "z"),
+                "--model", hint_model, "--size", "64", "-q", "--hint", "80,60,#00ff00")
+    assert r.returncode == 1 and (tmp_path / "z" / "a.png").exists() and not (tmp_path / "z" / "small.png").exists()
+    assert "small.png: hint (80,60,#00ff00): outside the 40x30 photo" in r.stderr
+
+
+# ---------------------------------------------------------------- training with simulated hints
+
+def test_simulated_hints_follow_zhang_et_al():
+    rng = np.random.default_rng(0)
+    lab = torch.cat([torch.full((64, 1, 48, 48), 50.0), torch.randn(64, 2, 48, 48) * 20], 1)
+    h = simulate_hints(lab, rng)
+    assert h.shape == (64, 3, 48, 48)
+    mask = h[:, 2]
+    none = (mask.sum(dim=(1, 2)) == 0).float().mean().item()
+    assert 0.05 < none < 0.45  # a share of photos gets no hint
+    # each revealed pixel carries its patch's mean a,b: the hint is close to, not equal to, the pixel's a,b
+    on = mask > 0
+    assert (h[:, :2].permute(1, 0, 2, 3)[:, on].abs() <= lab[:, 1:].abs().max() / AB_SCALE + 1e-6).all()
+    # patches cluster around the centre
+    ys = torch.nonzero(on)[:, 1].float()
+    assert abs(ys.mean().item() - 24) < 4 and ys.std().item() < 16
+    assert torch.equal(simulate_hints(lab, np.random.default_rng(5)), simulate_hints(lab, np.random.default_rng(5)))
+
+
+def test_training_with_hints_learns_to_use_them(tmp_path, tiny_model_path):
+    from colorizer.training import train
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:40] / 40.0
+    for i in range(16):
+        c0, c1 = rng.random(3), rng.random(3)
+        pixels = ((c0 * (1 - x[..., None]) + c1 * y[..., None]).clip(0, 1) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    out = train({"data": str(tmp_path), "val": str(tmp_path), "out": str(tmp_path / "run"), "init": tiny_model_path,
+                 "hints": True, "size": 32, "batch": 8, "epochs": 2, "warmup": 1, "lr": 1e-3, "workers": 1})
+    c = Colorizer.load(out, device="cpu")
+    assert c.backend.takes_hints
+    net = c.backend.network
+    assert net.hint_in.weight.abs().sum() > 0 and net.hint_out.weight.abs().sum() > 0  # learned from zero
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert "val_psnr_hints" in state["history"][-1]
