@@ -1,25 +1,35 @@
 """Inference speed on this machine, in one process (plus one fresh subprocess per large
 photo, for its peak memory):
 
-  1. images/s at 256x256, batch 1 and batch 8, for the default model (Colorizer.load()),
-     and for `unet` and `seed` where the default is not already one of them: the raw
-     network forward, forward + a,b decoding (Colorizer.predict_ab), and
-     Colorizer.colorize end to end (PIL image in, PIL image out); and for the Zhang et al.
-     ECCV 2016 colorization network (benchmarks/eccv16.py, random weights: timing does
-     not depend on them); with the ratios against ECCV16 measured in the same run;
-  2. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
+  1. images/s at 256x256, batch 1 and batch 8, for the default model (Colorizer.load()) on
+     each backend (PyTorch, and ONNX Runtime when it is installed: also with its threads
+     spinning, to show why they do not), and for `unet` and `seed` where the default is
+     not already one of them: the network forward (the backend's call), forward + a,b
+     decoding (Colorizer.predict_ab), and Colorizer.colorize end to end (PIL image in, PIL
+     image out); and for the Zhang et al. ECCV 2016 colorization network
+     (benchmarks/eccv16.py, random weights: timing does not depend on them), measured first
+     and last; with the ratios against ECCV16 measured in the same run;
+  2. the default end to end at 256x256, batch 1, a JPEG file's bytes in and out, split into
+     its stages (read, working size, network, decode, upsample/merge, write) for each
+     backend, against ECCV16's network: where the time goes;
+  3. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
      24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded, for the
-     default model and for `unet`.
+     default model on each backend and for `unet`.
 
     python benchmarks/inference.py                      # bundled models
     python benchmarks/inference.py --model runs/unet128/last.safetensors
     python benchmarks/inference.py --quick              # fewer calls, for a first look
+    python benchmarks/inference.py --backends torch     # PyTorch only
+
+ONNX Runtime gets as many intra-op threads as torch (--threads); a bundled model is
+exported to ONNX on first use (colorizer.export's cache).
 
 A model that is not bundled (and not given as a path) is built with random weights:
 UNet(num_bins=262) for `unet` (also the default then), SeedNet for `seed`. Nothing is
 asserted: it prints numbers. Timings are medians of repeated calls after warm-up.
 """
 import argparse
+import io
 import json
 import os
 import platform
@@ -35,14 +45,15 @@ from PIL import Image
 
 from colorizer import bins as B
 from colorizer import decoding
-from colorizer.backend import TorchBackend
+from colorizer.backends import load_backend
+from colorizer.backends.pytorch import TorchBackend
 from colorizer.colorizer import Colorizer
-from colorizer.image_io import read_lightness, save_image
+from colorizer.image_io import encode_image, read_image, read_lightness, save_image
 from colorizer.merge import merge_full_res
 from colorizer.model_files import WeightsError
 from colorizer.networks import build_model, count_params
 from colorizer.options import ColorizeOptions
-from colorizer.pipeline import predict_ab
+from colorizer.pipeline import predict_ab, to_working_size
 from colorizer.working_size import resize_lightness, working_shape
 from eccv16 import ECCV16, count_macs
 
@@ -63,12 +74,17 @@ def parse_args(argv=None):
     p.add_argument("--megapixels", default="12,24", help="large photos to time, comma-separated from 12, 24 (default both)")
     p.add_argument("--file-models", default="default,unet",
                    help="models for the large photos, from default, unet, seed (default: default,unet)")
+    p.add_argument("--backends", default="torch,onnxruntime",
+                   help="backends for the default model, comma-separated (default torch,onnxruntime; onnxruntime is "
+                        "skipped with a note when it is not installed)")
     p.add_argument("--no-networks", action="store_true", help="skip the 256x256 throughput table")
+    p.add_argument("--no-stages", action="store_true", help="skip the 256x256 stage breakdown")
     p.add_argument("--no-files", action="store_true", help="skip the large-photo runs")
     p.add_argument("--quick", action="store_true", help="--min-time 0.5 --calls 2 --file-runs 1")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)  # internal: one large photo
     p.add_argument("--worker-model", default="default", help=argparse.SUPPRESS)
+    p.add_argument("--worker-backend", default="torch", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
         a.min_time, a.calls, a.file_runs = 0.5, 2, 1
@@ -92,17 +108,40 @@ def random_colorizer(arch):
     return col, f"{arch}, random weights (not bundled)"
 
 
-def load_model(which, a):
+def load_model(which, a, backend="torch", spinning=False):
     """(Colorizer, label) for `which` in default, unet, seed: the path or name given on
-    the command line, else the bundled model, else random weights (see random_colorizer)."""
+    the command line, else the bundled model, else random weights (see random_colorizer;
+    PyTorch only). With onnxruntime, spinning=True gives its threads leave to spin."""
     spec = {"default": a.model, "unet": a.unet_model, "seed": a.seed_model}[which]
+    name = spec if spec or which == "default" else which
     try:
-        col = Colorizer.load(spec if spec or which == "default" else which, device="cpu")
+        if backend == "onnxruntime":
+            m = load_backend(name, "onnxruntime")
+            if spinning:
+                from colorizer.backends.onnxruntime import OrtBackend
+                m = OrtBackend.load(m.path, m.name, spinning=True)
+            default, decoders = decoding.for_model(m.info, m.extra, m.backend.outputs)
+            col = Colorizer(m.backend, decoders, default, m.extra, m.info, name=m.name, arch=m.arch)
+        else:
+            col = Colorizer.load(name, device="cpu")
         return col, f"{col.name} ({col.arch})"
     except WeightsError:
-        if spec:
+        if spec or backend != "torch":
             raise
     return random_colorizer("unet" if which == "default" else which)
+
+
+def backend_label(col):
+    b = col.backend
+    return b.name + (", spinning threads" if getattr(b, "spinning", False) else "")
+
+
+def onnxruntime_missing():
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return True
+    return False
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -156,7 +195,8 @@ def machine():
 # --- 1. throughput at 256x256 -----------------------------------------------------------------
 
 def throughput(a, cols, eccv):
-    """cols: list of (key, Colorizer). Rows of images/s at batch 1 and 8."""
+    """cols: list of (key, Colorizer). Rows of images/s at batch 1 and 8, with ECCV16's
+    network measured first and last (the load of a shared machine drifts)."""
     rows = []
     g = torch.Generator().manual_seed(0)
     inputs = {b: torch.rand(b, 1, a.size, a.size, generator=g) * 100 for b in BATCHES}
@@ -168,22 +208,24 @@ def throughput(a, cols, eccv):
                 model(x)
         return run
 
-    plans = []
+    plans = [("ECCV16", "-", "network forward (first)", forward(eccv), BATCHES)]
     for key, col in cols:
-        plans += [(key, "network forward", forward(col.backend.network)),
-                  (key, "forward + a,b decode (predict_ab)", col.predict_ab),
-                  (key, "Colorizer.colorize, PIL in -> PIL out", (lambda c: lambda: c.colorize(pic))(col))]
-    plans.append(("ECCV16", "network forward", forward(eccv)))
-    for key, what, fn in plans:
-        row = {"model": key, "what": what}
-        for b in BATCHES:
+        spinning = getattr(col.backend, "spinning", False)
+        batches = (1,) if spinning else BATCHES  # the spinning variant: only what shows the difference
+        plans.append((key, backend_label(col), "network forward (the backend's call)", col.backend, batches))
+        if not spinning:
+            plans.append((key, backend_label(col), "forward + a,b decode (predict_ab)", col.predict_ab, batches))
+        plans.append((key, backend_label(col), "Colorizer.colorize, PIL in -> PIL out", (lambda c: lambda: c.colorize(pic))(col),
+                      (1,)))
+    plans.append(("ECCV16", "-", "network forward (last)", forward(eccv), BATCHES))
+    for key, backend, what, fn, batches in plans:
+        row = {"model": key, "backend": backend, "what": what}
+        for b in batches:
             end_to_end = what.startswith("Colorizer")
-            if end_to_end and b != 1:
-                continue  # colorize takes one photo
             times = time_calls(fn if end_to_end else (lambda f, x: lambda: f(x))(fn, inputs[b]), a.min_time, a.calls)
             med = float(np.median(times))
             row[f"b{b}"] = {"images_per_s": b / med, "median_s": med, "min_s": float(min(times)), "calls": len(times)}
-            print(f"  {key:8s} {what:40s} batch {b}: {b / med:8.2f} images/s  "
+            print(f"  {key:8s} {backend:28s} {what:40s} batch {b}: {b / med:8.2f} images/s  "
                   f"(median {med * 1000:.1f} ms over {len(times)} calls)", file=sys.stderr, flush=True)
         rows.append(row)
     return rows
@@ -193,20 +235,95 @@ def cols_arch(cols, key):
     return dict(cols)[key].arch
 
 
-def ips(rows, model, what, b):
-    for r in rows:
-        if r["model"] == model and r["what"].startswith(what) and f"b{b}" in r:
-            return r[f"b{b}"]["images_per_s"]
-    return float("nan")
+def ips(rows, model, what, b, backend=None):
+    """Images/s of a row (ECCV16: the mean of its first and last measurement's times)."""
+    hits = [r for r in rows if r["model"] == model and r["what"].startswith(what) and f"b{b}" in r
+            and (backend is None or r["backend"] == backend)]
+    if not hits:
+        return float("nan")
+    return b / float(np.mean([r[f"b{b}"]["median_s"] for r in hits]))
 
 
-# --- 2. large photos, file -> file ------------------------------------------------------------
+# --- 2. the stages of one 256x256 photo -----------------------------------------------------------
+
+STAGES = ("read", "working size", "network", "decode", "upsample/merge", "write")
+
+
+def stages(a, col, jpeg):
+    """Median seconds of each stage of colorizing the JPEG bytes `jpeg` into JPEG bytes, and of
+    the whole (the sum of each call's stages), over repeated calls after a warm-up; and the
+    median CPU seconds of the whole (the process's, all threads: less sensitive than wall
+    time to other programs on the cores, and with one thread about the wall time of an idle
+    machine)."""
+    options = ColorizeOptions()
+    decoder = col.decoder(options)
+
+    def once():
+        c0 = time.process_time()
+        t = [time.perf_counter()]
+        L, alpha, notes, meta = read_image(jpeg)
+        t.append(time.perf_counter())
+        small = to_working_size(L, options.size)
+        t.append(time.perf_counter())
+        with torch.inference_mode():
+            outputs = col.backend(small)
+            t.append(time.perf_counter())
+            ab = decoder(outputs, options.vibrance, consume=True).cpu()[0]
+        t.append(time.perf_counter())
+        image = Image.fromarray(merge_full_res(L, ab), "RGB")
+        t.append(time.perf_counter())
+        encode_image(image, "JPEG", 95)
+        t.append(time.perf_counter())
+        return [*np.diff(t), time.process_time() - c0]
+
+    once()
+    laps, start = [], time.perf_counter()
+    while len(laps) < max(a.calls, 5) or time.perf_counter() - start < a.min_time:
+        laps.append(once())
+    laps = np.array(laps)
+    return {"stages": dict(zip(STAGES, np.median(laps[:, :-1], axis=0).tolist())),
+            "total_s": float(np.median(laps[:, :-1].sum(axis=1))), "cpu_s": float(np.median(laps[:, -1])), "calls": len(laps)}
+
+
+def stage_table(a, cols, eccv):
+    buf = io.BytesIO()
+    photo(a.size, a.size, seed=1).save(buf, format="JPEG", quality=90)
+    jpeg = buf.getvalue()
+    x = torch.rand(1, 1, a.size, a.size, generator=torch.Generator().manual_seed(0)) * 100
+
+    def eccv_s():
+        c0, n = time.process_time(), [0]
+
+        def run():
+            n[0] += 1
+            with torch.inference_mode():
+                eccv(x)
+        wall = float(np.median(time_calls(run, a.min_time, a.calls)))
+        out.setdefault("eccv16_cpu_s", []).append((time.process_time() - c0) / n[0])
+        return wall
+    out = {"rows": []}
+    out["eccv16_s"] = [eccv_s()]
+    for key, col in cols:
+        if key != "default" or getattr(col.backend, "spinning", False):
+            continue
+        r = stages(a, col, jpeg)
+        r.update(model=key, backend=backend_label(col))
+        out["rows"].append(r)
+        print(f"  stages, {key} on {r['backend']}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r["stages"].items())
+              + f"; total {r['total_s'] * 1000:.1f} ms ({r['cpu_s'] * 1000:.1f} ms CPU)", file=sys.stderr, flush=True)
+    out["eccv16_s"].append(eccv_s())
+    print(f"  ECCV16 network forward: {out['eccv16_s'][0] * 1000:.1f} ms first, {out['eccv16_s'][1] * 1000:.1f} ms last",
+          file=sys.stderr, flush=True)
+    return out
+
+
+# --- 3. large photos, file -> file ------------------------------------------------------------
 
 def worker(a):
     """One large photo in this fresh process: load the model, warm up on a small photo,
     then time file -> file runs; then one run split into stages. Prints one JSON line."""
     src, dst = a.worker
-    col, label = load_model(a.worker_model, a)
+    col, label = load_model(a.worker_model, a, a.worker_backend)
     col.colorize(photo(256, 192))  # warm-up: torch kernels, lookup tables
     rss_loaded, _ = memory_mb()
     times = []
@@ -241,7 +358,8 @@ def worker(a):
     lap("JPEG encode + write")
     w, h = out.size
     print(json.dumps({"label": label, "width": w, "height": h, "times": times, "rss_after_load_mb": rss_loaded,
-                      "peak_rss_mb": peak, "ru_maxrss_mb": ru_peak, "stages": st, "threads": torch.get_num_threads()}))
+                      "peak_rss_mb": peak, "ru_maxrss_mb": ru_peak, "stages": st, "threads": torch.get_num_threads(),
+                      "backend": col.backend.name}))
     return 0
 
 
@@ -255,20 +373,22 @@ def large_files(a):
             w, h = SIZES[mp]
             src = os.path.join(tmp, f"gray_{mp}mp.jpg")
             photo(w, h, seed=mp).save(src, quality=90)
-            for which in [m.strip() for m in a.file_models.split(",") if m.strip()]:
+            runs = [(which, backend) for which in [m.strip() for m in a.file_models.split(",") if m.strip()]
+                    for backend in (a.backend_list if which == "default" else ["torch"])]
+            for which, backend in runs:
                 cmd = [sys.executable, os.path.abspath(__file__), "--worker", src, os.path.join(tmp, f"out_{mp}mp.jpg"),
-                       "--worker-model", which, "--file-runs", str(a.file_runs)]
+                       "--worker-model", which, "--worker-backend", backend, "--file-runs", str(a.file_runs)]
                 for opt, val in (("--model", a.model), ("--unet-model", a.unet_model), ("--seed-model", a.seed_model),
                                  ("--threads", a.threads or None)):
                     if val:
                         cmd += [opt, str(val)]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
-                    print(f"  {mp} MP, {which}: worker failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                    print(f"  {mp} MP, {which} on {backend}: worker failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
                     continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 r.update(megapixels=mp, file_mb=os.path.getsize(src) / 1e6, model=which)
-                print(f"  {mp} MP, {which}: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB",
+                print(f"  {mp} MP, {which} on {backend}: {min(r['times']):.3f} s best, peak RSS {r['peak_rss_mb']:.0f} MB",
                       file=sys.stderr, flush=True)
                 results.append(r)
     return results
@@ -280,28 +400,41 @@ def main(argv=None):
     a = parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    a.backend_list = [b.strip() for b in a.backends.split(",") if b.strip()]
+    if "onnxruntime" in a.backend_list and onnxruntime_missing():
+        print("onnxruntime is not installed: PyTorch only (pip install onnxruntime onnx)", file=sys.stderr)
+        a.backend_list.remove("onnxruntime")
     if a.worker:
         return worker(a)
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     m = machine()
-    report = {"machine": m, "size": a.size}
-    default, default_label = load_model("default", a)
-    cols, labels = [("default", default)], {"default": f"{default_label}, what Colorizer.load() gives"}
-    for arch in ("unet", "seed"):  # the other architectures, unless the default is one
+    report = {"machine": m, "size": a.size, "backends": a.backend_list}
+    cols, labels = [], {}
+    for backend in a.backend_list:
+        col, label = load_model("default", a, backend)
+        cols.append(("default", col))
+        labels["default"] = f"{label}, what Colorizer.load() gives"
+    default = cols[0][1]
+    for arch in ("unet", "seed"):  # the other architectures, unless the default is one (PyTorch only)
         if default.arch != arch or getattr(a, f"{arch}_model"):
             col, labels[arch] = load_model(arch, a)
             cols.append((arch, col))
+    if "onnxruntime" in a.backend_list:  # its threads spinning while they wait: measured last, they slow the rest
+        cols.append(("default", load_model("default", a, "onnxruntime", spinning=True)[0]))
     torch.manual_seed(0)
     eccv = ECCV16().eval()
     labels["ECCV16"] = "Zhang et al. 2016 (eccv16 generator), random weights"
     shape = (1, 1, a.size, a.size)
-    nets = [(k, c.backend.network) for k, c in cols] + [("ECCV16", eccv)]
+    nets = [(k, c.backend.network) for k, c in cols if hasattr(c.backend, "network")] + [("ECCV16", eccv)]
     report["models"] = [{"model": k, "label": labels[k], "params": count_params(net), "macs": count_macs(net, shape)}
                         for k, net in nets]
 
     if not a.no_networks:
         print(f"throughput at {a.size}x{a.size}:", file=sys.stderr)
         report["throughput"] = throughput(a, cols, eccv)
+    if not a.no_stages:
+        print(f"stages at {a.size}x{a.size}, JPEG bytes in and out:", file=sys.stderr)
+        report["stages"] = stage_table(a, cols, eccv)
     if not a.no_files:
         print("large photos, file -> file:", file=sys.stderr)
         report["files"] = large_files(a)
@@ -310,7 +443,8 @@ def main(argv=None):
 
     print("# Inference benchmark\n")
     print(f"Machine: {m['cpu']}, {m['cores']} cores ({m['isa']}); Python {m['python']}, torch {m['torch']}, "
-          f"{m['threads']} torch threads. 1-minute load average {load_start:.2f} at the start, {load_end:.2f} at the end.\n")
+          f"{m['threads']} torch threads (ONNX Runtime: as many intra-op threads). 1-minute load average "
+          f"{load_start:.2f} at the start, {load_end:.2f} at the end.\n")
     print(f"## Models at {a.size}x{a.size} (MACs counted with hooks on conv/linear layers; 1 MAC = 2 FLOPs)\n")
     print("| model | | parameters | GMACs | GFLOPs |\n|---|---|---|---|---|")
     for r in report["models"]:
@@ -320,32 +454,54 @@ def main(argv=None):
         rows = report["throughput"]
         print(f"## Throughput at {a.size}x{a.size}, images/s "
               f"(median of >= {a.calls} calls and >= {a.min_time:g} s after warm-up)\n")
-        print("| model | measured | batch 1 | batch 8 |\n|---|---|---|---|")
+        print("| model | backend | measured | batch 1 | batch 8 |\n|---|---|---|---|---|")
         for r in rows:
             cells = [f"{r[f'b{b}']['images_per_s']:.2f}" if f"b{b}" in r else "-" for b in BATCHES]
-            print(f"| {r['model']} | {r['what']} | " + " | ".join(cells) + " |")
-        print("\nRatios against ECCV16's network forward, measured in this run (higher: faster):\n")
+            print(f"| {r['model']} | {r['backend']} | {r['what']} | " + " | ".join(cells) + " |")
+        print("\nRatios against ECCV16's network forward (the mean of its first and last measurement), in this run "
+              "(higher: faster):\n")
         e1, e8 = ips(rows, "ECCV16", "network", 1), ips(rows, "ECCV16", "network", 8)
-        print("| model | forward, batch 1 | forward, batch 8 | forward + decode, batch 1 | "
+        print("| model | backend | forward, batch 1 | forward, batch 8 | forward + decode, batch 1 | "
               "Colorizer.colorize end to end, batch 1 |")
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         ratios = {}
-        for key, _ in cols:
-            r = {"forward_b1": ips(rows, key, "network", 1) / e1, "forward_b8": ips(rows, key, "network", 8) / e8,
-                 "predict_ab_b1": ips(rows, key, "forward + a,b", 1) / e1, "colorize_b1": ips(rows, key, "Colorizer", 1) / e1}
-            ratios[key] = r
-            print(f"| {key} ({cols_arch(cols, key)}) | " + " | ".join(f"**{v:.1f}x**" for v in r.values()) + " |")
+        for key, col in cols:
+            be = backend_label(col)
+            r = {"forward_b1": ips(rows, key, "network", 1, be) / e1, "forward_b8": ips(rows, key, "network", 8, be) / e8,
+                 "predict_ab_b1": ips(rows, key, "forward + a,b", 1, be) / e1,
+                 "colorize_b1": ips(rows, key, "Colorizer", 1, be) / e1}
+            ratios[f"{key} ({be})"] = r
+            print(f"| {key} ({cols_arch(cols, key)}) | {be} | "
+                  + " | ".join("-" if v != v else f"**{v:.1f}x**" for v in r.values()) + " |")
         report["ratios"] = ratios
         print("\n(end to end: the whole Colorizer.colorize call against ECCV16's network alone, which flatters ECCV16.)\n")
+    if report.get("stages", {}).get("rows"):
+        st = report["stages"]
+        e = float(np.mean(st["eccv16_s"]))
+        print(f"## Where the time goes: the default end to end at {a.size}x{a.size}, batch 1, JPEG bytes in and out "
+              f"(median ms per stage)\n")
+        ec = float(np.mean(st["eccv16_cpu_s"]))
+        print("| backend | " + " | ".join(STAGES) + " | total | ECCV16 network / total | CPU ms, all threads | "
+              "ECCV16 / total, in CPU time |")
+        print("|---" * (len(STAGES) + 5) + "|")
+        for r in st["rows"]:
+            print(f"| {r['backend']} | " + " | ".join(f"{r['stages'][k] * 1000:.1f}" for k in STAGES)
+                  + f" | {r['total_s'] * 1000:.1f} | **{e / r['total_s']:.1f}x** | {r['cpu_s'] * 1000:.1f} | "
+                  f"{ec / r['cpu_s']:.1f}x |")
+        print(f"\nECCV16's network forward in the same run: {st['eccv16_s'][0] * 1000:.0f} ms before, "
+              f"{st['eccv16_s'][1] * 1000:.0f} ms after ({np.mean(st['eccv16_cpu_s']) * 1000:.0f} ms CPU). "
+              f"read: JPEG bytes -> L*; working size: L* resized to "
+              f"{a.size}x{a.size}; network: the backend's call; decode: the model's decoding (min-risk for the bundled "
+              "default); upsample/merge: a,b to full size and Lab -> sRGB; write: JPEG encoding (quality 95).\n")
     if report.get("files"):
         print("## Large grayscale JPEG -> colour JPEG (quality 95), model loaded and warmed up, one fresh process per photo\n")
         stages = list(report["files"][0]["stages"])
-        print("| photo | model | file | first run (s) | median run (s) | best run (s) | peak RSS (MB) | RSS after load (MB) | "
-              + " | ".join(f"{s} (s)" for s in stages) + " |")
-        print("|---" * (8 + len(stages)) + "|")
+        print("| photo | model | backend | file | first run (s) | median run (s) | best run (s) | peak RSS (MB) | "
+              "RSS after load (MB) | " + " | ".join(f"{s} (s)" for s in stages) + " |")
+        print("|---" * (9 + len(stages)) + "|")
         for r in report["files"]:
-            print(f"| {r['megapixels']} MP ({r['width']}x{r['height']}) | {r['model']}: {r['label']} | {r['file_mb']:.1f} MB | "
-                  f"{r['times'][0]:.3f} | {float(np.median(r['times'])):.3f} | {min(r['times']):.3f} | "
+            print(f"| {r['megapixels']} MP ({r['width']}x{r['height']}) | {r['model']}: {r['label']} | {r['backend']} | "
+                  f"{r['file_mb']:.1f} MB | {r['times'][0]:.3f} | {float(np.median(r['times'])):.3f} | {min(r['times']):.3f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | "
                   + " | ".join(f"{r['stages'][s]:.3f}" for s in stages) + " |")
         print("\nTimes are wall seconds from the JPEG path to the written JPEG (Colorizer.colorize + save_image, "

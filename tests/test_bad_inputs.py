@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import badinputs as bi
-from colorizer import ImageError, cli
+from colorizer import ImageError, batch, cli
 from colorizer.files import display
 
 CASES = bi.corpus_cases()
@@ -206,7 +206,7 @@ def cli_run(tmp_path_factory, tiny_model_path):
                                        env_extra={"TMPDIR": os.path.join(work, "tmp"), "HOME": os.path.join(work, "home")},
                                        prefix=prefix or [])
     after = bi.snapshot(work)
-    return dict(work=work, root=root, out=out, cases=cases, rc=rc, stdout=stdout, stderr=stderr, secs=secs,
+    return dict(work=work, root=root, out=out, cases=cases, inputs=inputs, rc=rc, stdout=stdout, stderr=stderr, secs=secs,
                 before=before, after=after, unreadable_effective=prefix is not None)
 
 
@@ -256,7 +256,11 @@ def test_cli_every_stderr_line_names_an_input(cli_run):
         assert "\x1b" not in ln
     n_errors = sum(1 for c in r["cases"] if _expected(c, r)[0] == "error")
     n_notes = sum(1 for c in r["cases"] if c.note and _expected(c, r)[0] == "ok")
-    assert len(r["stderr"].splitlines()) == n_errors + n_notes
+    # and, before the batch, one for each input whose output name another input already has
+    jobs = batch.plan(batch.collect(r["inputs"], exclude=r["out"])[0], r["out"], "png")
+    n_shared = sum(len(group) - 1 for group in batch.shared_stems(jobs))
+    assert sum(": note: shares its name with " in ln for ln in r["stderr"].splitlines()) == n_shared > 0
+    assert len(r["stderr"].splitlines()) == n_errors + n_notes + n_shared
 
 
 def test_cli_unreadable_file(cli_run):

@@ -259,3 +259,194 @@ def test_a_regression_model_hides_vibrance_and_decoding(browser, tmp_path):
         page.wait_for_selector("body[data-state=done]")
         # neither was sent, so the server has nothing to say about options it ignored
         assert page.is_hidden("#notes") and page.is_hidden("#error")
+
+
+# ---------------------------------------------------------------- the first hour (issue 18)
+
+class SlowColorizer:
+    """The tiny model, taking `seconds` more for each photo (to see the work and cancel it)."""
+
+    def __init__(self, inner, seconds):
+        self.inner, self.seconds = inner, seconds
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def colorize(self, *args, **kwargs):
+        time.sleep(self.seconds)
+        return self.inner.colorize(*args, **kwargs)
+
+
+SCREENSHOTS = os.environ.get("COLORIZER_SCREENSHOTS")  # a folder to keep the screenshots in, to look at
+
+
+def screenshot(page, tmp_path, name):
+    path = os.path.join(SCREENSHOTS or str(tmp_path), name)
+    page.screenshot(path=path)
+    return path
+
+
+def in_view(page, selector):
+    """Whether the element is wholly inside the viewport (no scrolling needed)."""
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5 \
+        and box["x"] + box["width"] <= size["width"] + 0.5
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_the_result_and_the_controls_are_in_view(browser, server_url, tmp_path, device):
+    if device == "desktop":
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    else:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                      has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(server_url + "/")
+        page.wait_for_function("() => document.getElementById('limits').textContent !== ''")
+        screenshot(page, tmp_path, f"empty-{device}.png")
+        for name, size in (("landscape.jpg", (1600, 1200)), ("portrait.jpg", (900, 1400))):
+            gradient_image(*size).save(tmp_path / name, "JPEG", quality=90)
+            page.set_input_files("#file", str(tmp_path / name))
+            page.wait_for_selector("body[data-state=done]")
+            page.wait_for_function("() => !document.getElementById('after').hidden")
+            shot = screenshot(page, tmp_path, f"{name[:-4]}-{device}.png")
+            for selector in ("#compare", "#split", "#vibrance", "#decoding", "#size", "#format", "#download"):
+                assert in_view(page, selector), (selector, shot)
+    finally:
+        context.close()
+
+
+def test_progress_from_upload_to_result_and_cancel(browser, tiny_colorizer, tmp_path):
+    with serving(create_app(colorizer=SlowColorizer(tiny_colorizer, 2.0), concurrency=1, queue_size=4)) as url, \
+            open_page(browser, url) as page:
+        page.evaluate("""() => { window.phases = [];
+            new MutationObserver(() => { const p = document.body.dataset.phase;
+                if (window.phases[window.phases.length - 1] !== p) window.phases.push(p); })
+            .observe(document.body, { attributes: true, attributeFilter: ['data-phase'] }); }""")
+        page.set_input_files("#file", colour_photo(tmp_path / "slow.jpg"))
+        page.wait_for_selector("body[data-phase=colorizing]")
+        assert page.is_visible("#busy") and page.is_visible("#cancel")
+        assert page.inner_text("#busy-text") == "Colorizing…"
+        assert page.evaluate("() => document.getElementById('progress').hasAttribute('value')") is False  # indeterminate
+        screenshot(page, tmp_path, "colorizing-desktop.png")
+        page.wait_for_selector("body[data-state=done]")
+        assert page.evaluate("() => window.phases") == ["uploading", "colorizing", "done"]
+        assert page.is_hidden("#busy")
+
+        # cancel: the request stops, nothing is shown as a result, the photo can be retried
+        page.set_input_files("#file", colour_photo(tmp_path / "other.jpg"))
+        page.wait_for_selector("body[data-phase=colorizing]")
+        page.click("#cancel")
+        page.wait_for_selector("body[data-state=cancelled]")
+        assert page.is_hidden("#busy") and page.is_hidden("#error") and page.is_hidden("#after")
+        assert page.get_attribute("#download", "aria-disabled") == "true"
+        assert page.inner_text("#status") == "Cancelled."
+        row = page.locator("#queue li").nth(1)
+        assert row.locator(".state").inner_text() == "cancelled" and row.locator(".retry").is_visible()
+        row.locator(".retry").click()
+        page.wait_for_selector("body[data-state=done]")
+        assert page.get_attribute("#download", "download") == "other-color.png"
+
+
+def test_drag_on_the_photo_to_compare_and_a_new_photo_starts_in_the_middle(page, tmp_path):
+    page.set_input_files("#file", colour_photo(tmp_path / "a.jpg"))
+    page.wait_for_selector("body[data-state=done]")
+    page.wait_for_function("() => !document.getElementById('after').hidden")
+    box = page.locator("#compare").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, y, steps=4)
+    page.mouse.up()
+    split = page.input_value("#split")
+    assert int(split) == pytest.approx(25, abs=2)
+    assert page.evaluate("() => document.getElementById('after').style.clipPath") == f"inset(0px 0px 0px {split}%)"
+    assert page.evaluate("() => document.getElementById('divider').style.left") == f"{split}%"
+    page.mouse.click(box["x"] + box["width"] * 0.8, y)  # a click moves it too
+    assert int(page.input_value("#split")) == pytest.approx(80, abs=2)
+    page.set_input_files("#file", colour_photo(tmp_path / "b.jpg"))
+    page.wait_for_selector("body[data-state=done]")
+    assert page.input_value("#split") == "50"
+
+
+def test_several_photos_a_queue_each_with_its_status_and_a_zip_of_all(page, tmp_path):
+    import zipfile
+    files = [colour_photo(tmp_path / "one.jpg"), str(tmp_path / "notes.txt"), str(tmp_path / "three.png")]
+    (tmp_path / "notes.txt").write_text("not a photo\n" * 20)
+    gradient_image(90, 70, mode="L").save(tmp_path / "three.png")
+    page.set_input_files("#file", files)
+    page.wait_for_function("() => document.getElementById('queue-count').textContent === '2 of 3 done' && "
+                           "[...document.querySelectorAll('#queue li')].every(li => !['waiting', 'uploading', "
+                           "'colorizing'].includes(li.dataset.status))")
+    rows = page.locator("#queue li")
+    assert [rows.nth(i).get_attribute("data-status") for i in range(3)] == ["done", "error", "done"]
+    assert [rows.nth(i).locator(".state").inner_text() for i in range(3)] == ["done", "failed", "done"]
+    screenshot(page, tmp_path, "queue-desktop.png")
+
+    # the failed one shows its error alone (no slider, no photo); a done one shows its result
+    rows.nth(1).locator(".pick").click()
+    assert page.is_visible("#error") and "not an image" in page.inner_text("#error")
+    assert page.is_hidden("#work") and page.is_hidden("#split")
+    rows.nth(2).locator(".pick").click()
+    page.wait_for_function("() => !document.getElementById('after').hidden")
+    assert page.is_hidden("#error") and page.get_attribute("#download", "download") == "three-color.png"
+
+    # one by one, from the queue
+    with page.expect_download() as info:
+        rows.nth(0).locator(".get").click()
+    assert info.value.suggested_filename == "one-color.png"
+
+    # all as one zip, made in the browser
+    with page.expect_download() as info:
+        page.click("#download-all")
+    assert info.value.suggested_filename == "colorized-photos.zip"
+    with zipfile.ZipFile(info.value.path()) as z:
+        assert z.testzip() is None
+        assert z.namelist() == ["one-color.png", "three-color.png"]
+        sizes = [Image.open(io.BytesIO(z.read(n))).size for n in z.namelist()]
+    assert sizes == [(W, H), (90, 70)]
+
+
+def test_format_and_working_size_come_from_the_server_and_are_sent(page, server_url, tmp_path):
+    h = health(server_url)
+    formats = page.evaluate("() => [...document.getElementById('format').options].map(o => o.value)")
+    assert formats == h["limits"]["formats"]
+    sizes = page.evaluate("() => [...document.getElementById('size').options].map(o => Number(o.value))")
+    spec = h["options"]["size"]
+    assert min(sizes) == spec["min"] and max(sizes) == spec["max"] and spec["default"] in sizes
+    assert int(page.input_value("#size")) == spec["default"]
+    page.evaluate("""() => { window.sentFields = []; const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+            if (body instanceof FormData) window.sentFields.push([...body.entries()].filter(([k]) => k !== 'image'));
+            return send.call(this, body); }; }""")
+    page.select_option("#format", "jpg")
+    page.select_option("#size", str(sizes[1]))
+    page.set_input_files("#file", colour_photo(tmp_path / "choice.jpg"))
+    page.wait_for_selector("body[data-state=done]")
+    sent = dict(page.evaluate("() => window.sentFields[window.sentFields.length - 1]"))
+    assert sent["format"] == "jpg" and sent["size"] == str(sizes[1])
+    assert page.get_attribute("#download", "download") == "choice-color.jpg"
+    with page.expect_download() as info:
+        page.click("#download")
+    assert Image.open(info.value.path()).format == "JPEG"
+
+
+def test_a_tiff_the_browser_cannot_preview_shows_the_result_alone(page, tmp_path):
+    gradient_image(W, H, mode="L").save(tmp_path / "scan.tif")
+    page.set_input_files("#file", str(tmp_path / "scan.tif"))
+    page.wait_for_selector("body[data-state=done]")
+    page.wait_for_function("() => !document.getElementById('after').hidden")
+    assert page.evaluate("() => document.getElementById('compare').classList.contains('no-preview')")
+    assert page.is_hidden("#before") and page.is_hidden("#split") and page.is_hidden("#divider")
+    assert page.is_hidden("#placeholder") and page.is_hidden("#error")
+    assert page.evaluate("() => document.getElementById('after').naturalWidth") == W
+    screenshot(page, tmp_path, "tiff-desktop.png")
+
+
+def test_docs_render_code_without_backticks(page, server_url):
+    page.goto(server_url + "/docs")
+    text = page.inner_text("body")
+    assert "`" not in text and "multipart/form-data" in text
+    assert page.locator("pre.desc code", has_text="image").count() >= 1

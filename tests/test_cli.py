@@ -77,7 +77,10 @@ def test_existing_outputs_are_not_overwritten_unless_asked(inputs, tmp_path, tin
     out.mkdir()
     (out / "gray.png").write_bytes(b"precious")
     r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q")
-    assert r.returncode == 1 and (out / "gray.png").read_bytes() == b"precious"
+    # refused once, before any work, with the count and the two flags (exit 2: nothing was done)
+    assert r.returncode == 2 and (out / "gray.png").read_bytes() == b"precious"
+    assert r.stderr.strip().splitlines() == [f"colorizer: error: 1 of 1 outputs already exist in {out} (gray.png): add "
+                                             "--skip-existing to colorize only the others, or --overwrite to replace them"]
     r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q", "--skip-existing")
     assert r.returncode == 0 and (out / "gray.png").read_bytes() == b"precious"
     r = run_cli("colorize", str(inputs / "gray.png"), "-o", str(out), "--model", tiny_model_path, "-q", "--overwrite")
@@ -197,6 +200,7 @@ def test_train_errors_are_one_line(tmp_path):
 
 def test_models_lists_the_bundled_models_with_their_training_note():
     from colorizer.bundled import DEFAULT_MODEL, available_models, resolve_model
+    from colorizer.cli.models import without_paths
     from colorizer.model_files import read_model_file
     r = run_cli("models")
     assert r.returncode == 0, r.stderr
@@ -205,8 +209,8 @@ def test_models_lists_the_bundled_models_with_their_training_note():
     for name, line in zip(available_models(), lines):
         assert line.startswith(f"{name} (default):" if name == DEFAULT_MODEL else f"{name}:")
         note = read_model_file(resolve_model(name)[0])[2].get("trained_on")
-        if note:  # the whole recipe, not only the last fine-tuning run's epochs
-            assert line.endswith(f"; trained on {note}")
+        if note:  # the whole recipe, not only the last fine-tuning run's epochs; no folder of the training machine
+            assert line.endswith(f"; trained on {without_paths(note)}") and "/" not in line
     assert "colour classes decoded by min-risk" in lines[available_models().index("unet")]
     assert "decoded by" not in lines[available_models().index("seed")]  # regression: no classes
 

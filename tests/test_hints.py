@@ -187,3 +187,21 @@ def test_training_with_hints_learns_to_use_them(tmp_path, tiny_model_path):
     assert net.hint_in.weight.abs().sum() > 0 and net.hint_out.weight.abs().sum() > 0  # learned from zero
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert "val_psnr_hints" in state["history"][-1]
+
+
+def test_suggestions_are_the_likeliest_classes_at_the_point(tiny_colorizer):
+    img = gradient_image(96, 64, "L")
+    s = tiny_colorizer.suggest(img, 40, 30, k=5)
+    assert len(s) == 5 and s[0]["probability"] >= s[-1]["probability"]
+    # the same as reading the calibrated class distribution by hand
+    from colorizer.image_io import lightness
+    from colorizer.pipeline import to_working_size
+    L = lightness(img)[0]
+    small = to_working_size(L, 256)
+    logits = tiny_colorizer.backend(small)["logits"]
+    h, w = logits.shape[-2:]
+    p = torch.softmax(logits[0, :, int(30 * h / 64), int(40 * w / 96)], 0) / tiny_colorizer.extra["class_weights"]
+    best = int(torch.argmax(p))
+    assert s[0]["ab"] == tiny_colorizer.extra["bins"][best].tolist()
+    with pytest.raises(ValueError, match="outside the 96x64 photo"):
+        tiny_colorizer.suggest(img, 96, 10)

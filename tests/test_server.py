@@ -21,6 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from colorizer.options import OPTIONS, describe  # noqa: E402
 from colorizer.server import create_app, download_name  # noqa: E402
+from colorizer.server.uploads import FORMAT  # noqa: E402
 from helpers import gradient_image, make_tiny_model_file  # noqa: E402
 
 MAX_BYTES = 300_000
@@ -335,7 +336,7 @@ def test_bad_form_values_are_422(client, gray_png, field, value):
     ("size", "9" * 400, "size must be a whole number between 32 and 1024, not 99999999999999999..."),
     ("vibrance", "1.5", "vibrance must be a number between 0 and 1, not 1.5"),
     ("decoding", "median", "decoding must be one of min-risk, annealed-mean, regression, not 'median'"),
-    ("format", "gif", "format must be one of png, jpg, not 'gif'"),
+    ("format", "gif", "format must be one of png, jpg, webp, tif, not 'gif'"),
 ])
 def test_bad_form_values_are_explained(client, gray_png, field, value, message):
     assert assert_json_error(post_image(client, gray_png, **{field: value}), 422) == message
@@ -422,7 +423,7 @@ def test_health_describes_the_options(client):
     """The form's options with their defaults, ranges and help, as colorizer.options has
     them (the page reads them from here); the size capped at the server's max_size."""
     options = client.get("/api/health").json()["options"]
-    assert set(options) == {"vibrance", "size", "decoding"}
+    assert set(options) == {"vibrance", "size", "decoding", "hints"}
     want = describe(1024)
     assert options == {name: want[name] for name in options}
     assert options["vibrance"] == {"kind": "number", "default": OPTIONS["vibrance"].default, "min": 0.0, "max": 1.0,
@@ -463,14 +464,14 @@ def form_schema(client):
 def test_openapi_schema_describes_the_upload(client, tiny_colorizer):
     body = form_schema(client)
     assert body["required"] == ["image"]
-    assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding"}
+    assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding", "hints"}
     # the decodings this model can use, its own the default
     decoding = body["properties"]["decoding"]
     assert decoding["enum"] == list(tiny_colorizer.decoders) == ["min-risk", "annealed-mean", "regression"]
     assert decoding["type"] == "string" and decoding["default"] == "annealed-mean"
     assert decoding["description"] == OPTIONS["decoding"].help
-    assert body["properties"]["format"] == {"type": "string", "enum": ["png", "jpg"], "default": "png",
-                                            "description": "output format (png keeps transparency)"}
+    assert body["properties"]["format"] == {"type": "string", "enum": ["png", "jpg", "webp", "tif"], "default": "png",
+                                            "description": FORMAT.help}
 
 
 def test_openapi_schema_follows_the_options(client):
@@ -617,3 +618,51 @@ def test_fuzz_raw_bodies_never_5xx(client, body, content_type):
                     headers={"content-type": content_type})
     assert r.status_code < 500, r.text
     assert_json_error(r)
+
+
+# ---------------------------------------------------------------- point hints
+
+@pytest.fixture(scope="module")
+def hints_client(tmp_path_factory):
+    """The app with a tiny hint-aware model."""
+    from colorizer import Colorizer
+    path = make_tiny_model_file(tmp_path_factory.mktemp("hints") / "tiny-hints.safetensors", hints=True)
+    app = create_app(colorizer=Colorizer.load(path, device="cpu"), concurrency=1, queue_size=2)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_hints_are_a_json_form_field(hints_client, client, gray_png):
+    import json
+    assert hints_client.get("/api/health").json()["hints"] is True
+    assert client.get("/api/health").json()["hints"] is False
+    hints = json.dumps([{"x": 48, "y": 32, "color": "#00ff00"}, {"x": 5, "y": 5, "color": "#ff00ff"}])
+    auto = decoded(post_image(hints_client, gray_png, size="64"))
+    hinted = decoded(post_image(hints_client, gray_png, size="64", hints=hints))
+    assert np.abs(hinted - auto).max() > 2
+    prop = hints_client.get("/openapi.json").json()["paths"]["/api/colorize"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]["hints"]
+    assert prop["type"] == "string" and "#RRGGBB" in prop["description"]
+    for bad, message in (("[{", "hints are not valid JSON"), ('[{"x": 1, "y": 1, "color": "red"}]', "hint 1 (1,1,red): colour"),
+                         ('[{"x": 500, "y": 1, "color": "#ff0000"}]', "hint (500,1,#ff0000): outside the 96x64 photo")):
+        msg = assert_json_error(post_image(hints_client, gray_png, hints=bad), 422)
+        assert message in msg, msg
+    msg = assert_json_error(post_image(client, gray_png, hints=hints), 422)
+    assert "takes no hints" in msg
+
+
+def test_suggest_gives_the_models_likeliest_colours_at_a_point(client, seed_client, gray_png):
+    r = client.post("/api/suggest", files={"image": ("p.png", gray_png, "image/png")}, data={"x": "10", "y": "20", "k": "4"})
+    assert r.status_code == 200, r.text
+    colors = r.json()["colors"]
+    assert len(colors) == 4 and all(re.fullmatch(r"#[0-9a-f]{6}", c["color"]) for c in colors)
+    probs = [c["probability"] for c in colors]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    for data, message in (({"x": "96", "y": "0"}, "outside the 96x64 photo"), ({"y": "3"}, "send the point"),
+                          ({"x": "1", "y": "1", "k": "0"}, "k must be a whole number between 1 and 20")):
+        r = client.post("/api/suggest", files={"image": ("p.png", gray_png, "image/png")}, data=data)
+        assert message in assert_json_error(r, 422)
+    r = seed_client.post("/api/suggest", files={"image": ("p.png", gray_png, "image/png")}, data={"x": "1", "y": "1"})
+    assert "no colour classes" in assert_json_error(r, 422)
+    body = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["required"] == ["image", "x", "y"]

@@ -328,12 +328,12 @@ def test_trainconfig_defaults_are_what_the_command_line_shows(monkeypatch):
     flags = {flag(f) for f in cli_fields()}
     assert {"--data", "--val", "--model", "--out", "--size", "--batch", "--epochs", "--lr", "--resume", "--init", "--reg-loss",
             "--reg-weight", "--warmup", "--workers", "--threads", "--seed", "--lam", "--max-minutes", "--ckpt-minutes",
-            "--limit", "--val-limit", "--decoding", "--blend"} == flags
+            "--limit", "--val-limit", "--decoding", "--blend", "--hints"} == flags
     default = TrainConfig()
     for f in cli_fields():
         a = actions[f.name]
         shown = re.search(r"\(default: (.*)\)$", a.help)
-        if f.name in ("out", "resume", "data"):
+        if f.name in ("out", "resume", "data", "hints"):  # required, or a flag
             assert shown is None, a.help
         elif f.metadata["shown"] is None:  # shown as is: it must be the dataclass's default
             assert shown and shown.group(1) == (f"{f.default:g}" if isinstance(f.default, float) else str(f.default)), a.help

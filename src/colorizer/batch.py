@@ -7,8 +7,10 @@ It never touches an input, never leaves a partial output (atomic writes; stale
 temporary files of a killed run are removed), lets one bad file not stop the rest,
 and stops cleanly on Ctrl-C or SIGTERM. The CLI prints its events; a distributed runner
 can call run_batch() on its share of the jobs."""
+import errno
 import os
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -16,13 +18,15 @@ from .files import display, find_images, remove_stale_temps
 from .image_io import IMAGE_EXTS, ImageError, save_image
 
 EXISTING = ("fail", "skip", "overwrite")  # what to do when an output already exists
-FORMATS = {"png": "PNG", "jpg": "JPEG"}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # output formats: extension -> image format
+DEPTH16 = ("png", "tif")  # the formats written at 16 bits per channel with depth=16
 
 
 @dataclass
 class Job:
     source: str   # the input file
     output: str   # where its result goes
+    stem: str = ""  # the output's name before a _1, _2... was added (two inputs sharing a stem)
 
 
 @dataclass
@@ -82,7 +86,7 @@ def collect(inputs, exts=IMAGE_EXTS, exclude=None):
 
 def plan(items, out_dir, ext):
     """Jobs for (source, stem) items: OUT/STEM.EXT, with _1, _2... added when two inputs
-    share a stem (a.jpg and a.png)."""
+    share a stem (a.jpg and a.png; shared_stems() says which became which)."""
     jobs, taken = [], set()
     for src, stem in items:
         dst = os.path.join(out_dir, f"{stem}.{ext}")
@@ -91,33 +95,65 @@ def plan(items, out_dir, ext):
             dst = os.path.join(out_dir, f"{stem}_{n}.{ext}")
             n += 1
         taken.add(os.path.realpath(dst))
-        jobs.append(Job(src, dst))
+        jobs.append(Job(src, dst, stem))
     return jobs
+
+
+def shared_stems(jobs):
+    """The groups of jobs whose inputs share an output name (a.png and a.tif -> a.png and
+    a_1.png), in order: what to tell the user before the batch runs."""
+    groups = {}
+    for job in jobs:
+        groups.setdefault(os.path.join(os.path.dirname(job.output), job.stem), []).append(job)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def existing_outputs(jobs):
+    """The jobs whose output already exists (outputs that would overwrite an input are
+    refused file by file instead)."""
+    inputs = {os.path.realpath(j.source) for j in jobs}
+    return [j for j in jobs if os.path.lexists(j.output) and os.path.realpath(j.output) not in inputs]
 
 
 def prepare_output_folder(out_dir, jobs, started):
     """Create the output folder and remove the temporary files an earlier, killed run
     left there for these outputs. Returns the removed paths; OutputFolderError if the
     folder cannot be used."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise OutputFolderError(f"cannot use output folder {display(out_dir)}: it is a file (give -o a folder)")
     try:
         os.makedirs(out_dir, exist_ok=True)
+        check_writable(out_dir)
         planned = {}
         for job in jobs:
             d, name = os.path.split(job.output)
             planned.setdefault(d, set()).add(name)
         return [p for d, names in planned.items() for p in remove_stale_temps(d, started, names)]
     except OSError as e:
-        raise OutputFolderError(f"cannot use output folder {display(out_dir)} ({e.strerror or e})") from None
+        why = "a part of its path is a file" if e.errno in (errno.ENOTDIR, errno.EEXIST) else e.strerror or e
+        raise OutputFolderError(f"cannot use output folder {display(out_dir)} ({why})") from None
 
 
-def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None):
+def check_writable(folder):
+    """OSError unless a file can be created in `folder` (a read-only folder or file system
+    is found before any photo is colorized, not after each one)."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".colorizer-write-test.")
+    os.close(fd)
+    os.unlink(probe)
+
+
+def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95, depth=8):
     """Colorize each job's source into its output. `existing`: what to do when the
     output exists ("fail" the file, "skip" it, "overwrite" it). `on_event(event)` hears
     each failure, skip and note as it happens; `progress` wraps the job list (a tqdm).
-    Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while this runs in the
-    main thread) stops it, leaving no partial output."""
+    `quality`: JPEG and WebP quality; `depth`: bits per channel, 16 for PNG and TIFF
+    (merged from the input's full-precision L*). Outputs keep the input's EXIF, ICC
+    profile and DPI. Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while
+    this runs in the main thread) stops it, leaving no partial output."""
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
+    if depth not in (8, 16) or (depth == 16 and fmt not in DEPTH16):
+        raise ValueError(f"depth must be 8, or 16 with the formats {' and '.join(DEPTH16)}")
     pil_format = FORMATS[fmt]
     inputs_real = {os.path.realpath(j.source) for j in jobs}
     summary = Summary()
@@ -147,10 +183,11 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
             try:
                 out = colorizer.colorize(src, options)
                 os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-                save_image(out.image, dst, fmt=pil_format)
+                save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
+                           metadata=out.metadata)
             except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
                 summary.failed += 1
-                emit("failed", job, str(e))
+                emit("failed", job, getattr(e, "reason", str(e)))  # the line starts with the path already
                 continue
             except MemoryError:
                 summary.failed += 1
@@ -172,7 +209,8 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
     return summary
 
 
-def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None):
+def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95,
+              depth=8):
     """collect + plan + prepare_output_folder + run_jobs, for files and folders. Inputs
     that are missing or empty folders count as failed. Raises OutputFolderError."""
     started = time.time()
@@ -186,9 +224,10 @@ def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", o
             on_event(ev)
     if not items:
         return summary
-    jobs = plan(items, out_dir, "jpg" if fmt == "jpg" else "png")
+    jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png")
     removed = prepare_output_folder(out_dir, jobs, started)
-    result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress)
+    result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress,
+                      quality=quality, depth=depth)
     result.failed += summary.failed
     result.events = summary.events + result.events
     result.removed_temps = removed

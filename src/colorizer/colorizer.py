@@ -8,11 +8,12 @@
 import torch
 
 from . import decoding
-from .backend import TorchBackend
-from .bundled import resolve_model
-from .model_files import WeightsError, read_model_file
+from .backends import load_backend
+from .image_io import read_lightness
+from .model_files import WeightsError
 from .options import ColorizeOptions
-from .pipeline import colorize_image, predict_ab
+from .pipeline import colorize_image, hint_image, predict_ab, to_working_size
+from .suggest import top_colours
 
 
 class Colorizer:
@@ -25,16 +26,18 @@ class Colorizer:
         self.extra, self.info, self.name, self.arch = dict(extra or {}), dict(info or {}), name, arch
 
     @classmethod
-    def load(cls, model=None, device=None):
-        """A bundled model by name ("default", "seed", ...) or a .safetensors model file.
-        WeightsError with a one-line reason when it cannot be used."""
-        path, name = resolve_model(model)
-        arch, config, info, state, extra = read_model_file(path)
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        backend = TorchBackend.from_state(arch, config, state, device, source=path)
+    def load(cls, model=None, device=None, backend=None):
+        """A bundled model by name ("default", "seed", ...) or a .safetensors model file, run
+        by `backend`: "torch" (None: the default) or "onnxruntime" (which also takes a .onnx
+        file from `colorizer export`, and exports a bundled or .safetensors model on first
+        use into a cache, see colorizer.export). WeightsError with a one-line reason when the
+        model cannot be used; BackendError when the backend cannot run here (onnxruntime not
+        installed: the message says how to install it)."""
+        loaded = load_backend(model, backend, device)
+        backend, path, name, arch, info, extra = loaded.backend, loaded.path, loaded.name, loaded.arch, loaded.info, loaded.extra
         if "logits" in backend.outputs and "bins" not in extra:
             raise WeightsError(f"{path}: model file has no colour bins")
-        extra = {k: v.to(device) for k, v in extra.items()}
+        extra = {k: v.to(backend.device) for k, v in extra.items()}
         try:
             default, decoders = decoding.for_model(info, extra, backend.outputs)
         except ValueError as e:
@@ -71,12 +74,37 @@ class Colorizer:
         return out
 
     def colorize(self, image, options=None, **changes):
-        """Colorize a path, bytes, file object or PIL image. `options` (ColorizeOptions)
-        and/or keyword changes (vibrance=, size=, decoding=, max_pixels=) say how.
-        Returns a ColorizeOutput (.image at the input's resolution, .notes). Raises
-        ImageError for a bad image and ValueError for a bad option, each one line."""
+        """Colorize a path, bytes, file object, PIL image or NumPy array ((H, W) or (H, W, 3):
+        uint8, uint16, or float in [0, 1]). `options` (ColorizeOptions) and/or keyword
+        changes (vibrance=, size=, decoding=, max_pixels=) say how. Returns a ColorizeOutput
+        (.image at the input's resolution, .notes, .metadata, .pixels16()). Raises ImageError
+        for a bad image (naming the file when given a path) and ValueError for a bad option,
+        each one line."""
         options = self.options(options, **changes)
         return colorize_image(image, self.backend, self.decoder(options), options)
+
+    def suggest(self, image, x, y, k=6, options=None, **changes):
+        """The model's k likeliest colours at pixel (x, y) of the photo (with the options'
+        hints, if any): [{"color": "#rrggbb", "probability": p, "ab": [a, b]}], likeliest
+        first (suggest.top_colours). ValueError for a point outside the photo or a model
+        without colour classes."""
+        options = self.options(options, **changes)
+        if not self.predicts_classes:
+            raise ValueError(f"{self.name} predicts no colour classes: it has no suggestions")
+        L, _, _ = read_lightness(image, max_pixels=options.max_pixels)
+        H, W = L.shape
+        if not (0 <= x < W and 0 <= y < H):
+            raise ValueError(f"point ({x:g},{y:g}) is outside the {W}x{H} photo")
+        small = to_working_size(L, options.size)
+        hints = hint_image(options.hints, L.shape, small.shape[-2:]) if self.backend.takes_hints else None
+        if options.hints and hints is None:
+            raise ValueError("this model takes no hints (it was not trained with them)")
+        with torch.inference_mode():
+            logits = self.backend(small, hints)["logits"].cpu() if hints is not None else self.backend(small)["logits"].cpu()
+        h, w = logits.shape[-2:]
+        weights = self.extra.get("class_weights")
+        return top_colours(logits, None if weights is None else weights.cpu(), self.extra["bins"].cpu(),
+                           min(h - 1, int(y * h / H)), min(w - 1, int(x * w / W)), L[int(y), int(x)], k)
 
     def predict_ab(self, L, options=None, **changes):
         """L (B, 1, h, w) in [0, 100], already at the working size -> a,b (B, 2, h', w') at

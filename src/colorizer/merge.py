@@ -11,13 +11,17 @@ temporaries):
   sRGB code = LUT[trunc(clamp(linear * N, 0, N))]                   (no pow per pixel)
 The LUT holds the 8-bit sRGB code of each bin's centre: a pixel differs from the
 direct computation by at most one level, and only within 1/N of a rounding threshold.
+
+merge_full_res16 is the 16-bit merge (--depth 16): the same upsampling, then lab_to_rgb
+itself in float32 and a rounding to 16 bits, so a 16-bit scan keeps its L* to 16-bit
+precision (about 8x slower than the 8-bit table; only asked for 16-bit outputs).
 """
 import functools
 
 import numpy as np
 import torch
 
-from .lab import F_EPS, KAPPA, RGB_FROM_XYZ, WHITE_D65, linear_to_srgb
+from .lab import F_EPS, KAPPA, RGB_FROM_XYZ, WHITE_D65, lab_to_rgb, linear_to_srgb
 
 
 def _bilinear_weights(n_out, n_in):
@@ -107,3 +111,28 @@ def upsample_ab(ab, size):
     if tuple(ab.shape[-2:]) == tuple(size):
         return ab
     return torch.nn.functional.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def merge_full_res16(L, ab_small, strip=None):
+    """As merge_full_res, into 16-bit sRGB (H, W, 3) uint16: L* kept at its full precision
+    (a 16-bit input's), a,b upsampled the same way, Lab -> sRGB by lab.lab_to_rgb in float32
+    and rounded to 16 bits (no table: 65536 levels). In strips of rows, as merge_full_res."""
+    L = np.ascontiguousarray(L, dtype=np.float32)
+    if not np.isfinite(L).all():
+        L = np.nan_to_num(L, nan=0.0, posinf=100.0, neginf=0.0)
+    H, W = L.shape
+    out = np.empty((H, W, 3), dtype=np.uint16)
+    if H == 0 or W == 0:
+        return out
+    ab_small = torch.nan_to_num(ab_small.detach().float().cpu(), posinf=0.0, neginf=0.0).contiguous()
+    c0, c1, cw = _bilinear_weights(W, ab_small.shape[2])
+    r0, r1, rw = _bilinear_weights(H, ab_small.shape[1])
+    cols = torch.lerp(ab_small[:, :, c0], ab_small[:, :, c1], cw)  # (2, h, W)
+    rows = max(1, min(H, int(strip) if strip else _STRIP_PIXELS // W))
+    Lt = torch.from_numpy(L)
+    for y0 in range(0, H, rows):
+        y1 = min(H, y0 + rows)
+        ab = torch.lerp(cols[:, r0[y0:y1]], cols[:, r1[y0:y1]], rw[y0:y1, None])    # (2, k, W)
+        rgb = lab_to_rgb(torch.cat([Lt[None, y0:y1], ab], 0))                      # (3, k, W) in [0, 1]
+        out[y0:y1] = rgb.mul_(65535).round_().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
+    return out

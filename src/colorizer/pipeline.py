@@ -1,6 +1,6 @@
 """One photo, top to bottom:
 
-    read        image_io.read_lightness   any image -> full-resolution L*, alpha, notes
+    read        image_io.read_image       any image -> full-resolution L*, alpha, notes, metadata
     working     working_size              L* at about size x size (multiples of 32)
     hints       hint_image                the user's point hints as a sparse a,b image (hint-aware models)
     network     backend                   L (+ hints) -> class scores and/or a,b (half the working size)
@@ -11,13 +11,15 @@
 colorize_image() runs them; Colorizer (colorizer.py) holds the loaded pieces."""
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from PIL import Image
 
 from .hints import check_inside
-from .image_io import read_lightness
+from .image_io import full_lightness, read_image
 from .lab import rgb_to_lab
-from .merge import merge_full_res
+from .merge import merge_full_res, merge_full_res16
+from .metadata import Metadata
 from .networks import AB_SCALE, HINT_CHANNELS
 from .working_size import resize_lightness, working_shape
 
@@ -25,9 +27,25 @@ from .working_size import resize_lightness, working_shape
 @dataclass
 class ColorizeOutput:
     """What one colorization gives: the image (PIL, the input's size; RGB, or RGBA when the
-    input had transparency) and remarks for the user (a colour input, an animation)."""
+    input had transparency) and remarks for the user (a colour input, an animation); the
+    input's metadata (EXIF, ICC profile, DPI) that its outputs keep; and the full-precision
+    L* and the a,b, from which pixels16() merges 16 bits per channel (a 16-bit scan's depth)."""
     image: Image.Image
     notes: list = field(default_factory=list)
+    metadata: Metadata = field(default_factory=Metadata)
+    lightness: object = field(default=None, repr=False)  # (H, W) float32 L*
+    ab: object = field(default=None, repr=False)         # (2, h, w) a,b at the network's output size
+
+    def pixels16(self):
+        """The result at 16 bits per channel: (H, W, 3) uint16 (4 channels with alpha), merged
+        from the input's L* at its full precision, for a 16-bit PNG or TIFF."""
+        if self.lightness is None or self.ab is None:
+            raise ValueError("this output keeps no lightness to merge at 16 bits")
+        rgb = merge_full_res16(full_lightness(self.lightness, self.metadata), self.ab)
+        if "A" not in self.image.getbands():
+            return rgb
+        alpha = np.asarray(self.image.getchannel("A"), dtype=np.uint16) * np.uint16(257)
+        return np.concatenate([rgb, alpha[..., None]], axis=2)
 
 
 def to_working_size(L, size):
@@ -70,11 +88,11 @@ def colorize_image(source, backend, decoder, options):
     ValueError when options.hints do not fit the photo or the model takes no hints."""
     if options.hints and not backend.takes_hints:
         raise ValueError("this model takes no hints (it was not trained with them)")
-    L, alpha, notes = read_lightness(source, max_pixels=options.max_pixels)
+    L, alpha, notes, metadata = read_image(source, max_pixels=options.max_pixels)
     small = to_working_size(L, options.size)
     hints = hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints else None
     ab = predict_ab(backend, decoder, small, options.vibrance, hints)[0]
     image = Image.fromarray(merge_full_res(L, ab), "RGB")
     if alpha is not None:
         image.putalpha(alpha)
-    return ColorizeOutput(image, notes)
+    return ColorizeOutput(image, notes, metadata, L, ab)

@@ -18,15 +18,22 @@ SAMPLES = {
 }
 
 
+def sample_image(name, gray=True):
+    """One demo photo as a PIL image: grayscale (mode "L"), or as it ships (gray=False)."""
+    from skimage import data
+    if name not in SAMPLES:
+        raise ValueError(f"unknown sample {name!r}: the samples are {', '.join(SAMPLES)}")
+    img = Image.fromarray(getattr(data, name)())
+    return img.convert("L") if gray else img
+
+
 def write_samples(out_dir):
     """Write the grayscale demo photos as JPEGs into out_dir; returns their paths."""
-    from skimage import data
-
     from .files import atomic_write
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name in SAMPLES:
-        img = Image.fromarray(getattr(data, name)()).convert("L")
+        img = sample_image(name)
         path = os.path.join(out_dir, f"{name}.jpg")
         atomic_write(path, lambda tmp, img=img: img.save(tmp, format="JPEG", quality=92))
         paths.append(path)

@@ -5,9 +5,10 @@ stays quick."""
 import argparse
 import sys
 
-from . import colorize, evaluate, models, prior, serve, train
+from . import colorize, evaluate, export, models, prior, serve, train
 
-COMMANDS = {"colorize": colorize, "train": train, "evaluate": evaluate, "prior": prior, "serve": serve, "models": models}
+COMMANDS = {"colorize": colorize, "train": train, "evaluate": evaluate, "prior": prior, "serve": serve, "models": models,
+            "export": export}
 
 
 def build_parser():
@@ -22,6 +23,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the words given, for a command that says how to resume
     try:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:

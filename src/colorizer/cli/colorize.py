@@ -7,11 +7,19 @@ from .common import error, option_help, parse_options
 def add_parser(sub):
     p = sub.add_parser("colorize", help="colorize photos (files and folders)",
                        description="Colorize grayscale photos. Each output keeps the input's resolution and has the "
-                                   "input's stem. Inputs are never modified; outputs are written atomically. "
-                                   "Exit status: 0 all done, 1 some failed, 2 usage error.")
+                                   "input's stem, and the input's EXIF (date, camera, description), ICC profile and DPI. "
+                                   "Inputs are never modified; outputs are written atomically. Exit status: 0 all done, "
+                                   "1 some failed, 2 nothing done (a usage error, an unusable output folder, or outputs "
+                                   "that exist without --skip-existing or --overwrite), 130 interrupted.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
-    p.add_argument("--model", default=None, help="bundled model name or .safetensors path (default: the bundled default)")
+    p.add_argument("--model", default=None,
+                   help="bundled model name, .safetensors path, or .onnx file (with --backend onnxruntime) "
+                        "(default: the bundled default)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
+                   help="what runs the network: torch (PyTorch, the default) or onnxruntime (ONNX Runtime on the CPU; needs "
+                        "pip install onnxruntime onnx; a bundled or .safetensors model is exported to ONNX on first use, "
+                        "into a cache it names)")
     p.add_argument("--size", default=None, help=option_help("size"))
     p.add_argument("--vibrance", default=None, help=option_help("vibrance"))
     p.add_argument("--decoding", default=None, metavar="{min-risk,annealed-mean,regression}", help=option_help("decoding"))
@@ -20,7 +28,11 @@ def add_parser(sub):
                         "--hint 120,80,#2e7d32; repeat for more (hint-aware models)")
     p.add_argument("--hints", metavar="FILE.json", default=None,
                    help='hints from a JSON file: [{"x": X, "y": Y, "color": "#RRGGBB"}, ...] (what the web page saves)')
-    p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format (default png; png keeps transparency)")
+    p.add_argument("--format", choices=["png", "jpg", "webp", "tif"], default="png",
+                   help="output format (default png; png, webp and tif keep transparency)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality, 1 to 100 (default 95)")
+    p.add_argument("--depth", type=int, choices=[8, 16], default=8,
+                   help="bits per channel of png and tif outputs (default 8); 16 keeps a 16-bit scan's precision")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
     g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -31,11 +43,13 @@ def add_parser(sub):
 def run(a):
     import dataclasses
     import math
+    import os
     import time
 
     from tqdm import tqdm
 
     from .. import batch
+    from ..backends import BackendError
     from ..colorizer import Colorizer
     from ..files import display
     from ..model_files import WeightsError
@@ -44,6 +58,10 @@ def run(a):
     started = time.time()
     if not (a.max_megapixels > 0 and math.isfinite(a.max_megapixels)):
         return error(f"--max-megapixels must be a number above 0, not {a.max_megapixels:g}")
+    if not 1 <= a.quality <= 100:
+        return error(f"--quality must be a whole number between 1 and 100, not {a.quality}")
+    if a.depth == 16 and a.format not in batch.DEPTH16:
+        return error(f"--depth 16 needs --format png or tif ({a.format} has 8 bits per channel)")
     try:
         given = parse_options(a, ("size", "vibrance", "decoding"))
         options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a))
@@ -55,8 +73,8 @@ def run(a):
     if not items:
         return 1
     try:
-        colorizer = Colorizer.load(a.model)
-    except WeightsError as e:
+        colorizer = Colorizer.load(a.model, backend=a.backend)
+    except (WeightsError, BackendError) as e:
         return error(e)
     if options.hints and not colorizer.backend.takes_hints:
         return error(f"model {colorizer.name} takes no hints (it was not trained with them): drop --hint/--hints "
@@ -70,21 +88,53 @@ def run(a):
         removed = batch.prepare_output_folder(a.out, jobs, started)
     except batch.OutputFolderError as e:
         return error(e)
+    existing = "skip" if a.skip_existing else "overwrite" if a.overwrite else "fail"
+    exist = batch.existing_outputs(jobs)
+    if exist and existing == "fail":  # said once, before any work: nothing is overwritten without a flag
+        shown = ", ".join(display(os.path.relpath(j.output, a.out)) for j in exist[:3]) + (", ..." if len(exist) > 3 else "")
+        return error(f"{len(exist)} of {len(jobs)} outputs already exist in {display(a.out)} ({shown}): add --skip-existing "
+                     "to colorize only the others, or --overwrite to replace them")
+    for first, *others in batch.shared_stems(jobs):  # said before the batch, as "INPUT: note: ..." lines
+        for job in others:
+            print(f"{display(job.source)}: note: shares its name with {display(first.source)}: written as "
+                  f"{display(job.output)}", file=sys.stderr)
     if removed:
         print(f"colorizer: removed {len(removed)} unfinished temporary file(s) left in {display(a.out)} "
               "by an interrupted run", file=sys.stderr)
 
+    counts = {"done": 0, "skipped": 0}
+
     def on_event(ev):
+        if ev.kind in counts:
+            counts[ev.kind] += 1
         if ev.kind in ("failed", "note"):
             tqdm.write(ev.line(), file=sys.stderr)
 
-    existing = "skip" if a.skip_existing else "overwrite" if a.overwrite else "fail"
-    summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
-                             progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet, file=sys.stderr))
+    try:
+        summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
+                                 progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet, file=sys.stderr),
+                                 quality=a.quality, depth=a.depth)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
+        done = counts["done"] + counts["skipped"]
+        print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"
+              f"  {resume_command(getattr(a, 'argv', None))}", file=sys.stderr)
+        return 130
     failed = summary.failed + len(missing)
     if not a.quiet:
         print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def resume_command(argv):
+    """The command line that finishes an interrupted batch: the same one, with
+    --skip-existing instead of --overwrite (argv: the words after `colorizer`)."""
+    import shlex
+    if argv is None:
+        argv = sys.argv[1:]
+    words = [w for w in argv if not (w.startswith("--o") and "--overwrite".startswith(w))]
+    if not any(w.startswith("--sk") and "--skip-existing".startswith(w) for w in words):
+        words.append("--skip-existing")
+    return shlex.join(["colorizer", *words])
 
 
 def read_hints(a):

@@ -27,34 +27,36 @@ def add_parser(sub):
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
 
 
-def model_rows(colorizer, decodings):
-    """(label, colorizer, options) to evaluate for one model: one per decoding rule it can
-    use for a colour-class model given --decoding, else one with its own decoding; and the
-    remarks on what it cannot use."""
+def model_rows(colorizer, decodings, label=None):
+    """(label, colorizer, options) to evaluate for one model (`label`: its name in the report,
+    by default the model's own): one per decoding rule it can use for a colour-class model
+    given --decoding, else one with its own decoding; and the remarks on what it cannot use."""
     from ..options import ColorizeOptions
+    label = label or colorizer.name
     if not decodings or not colorizer.predicts_classes:  # a regression model: one row
         notes = [n for d in decodings or [] for n in colorizer.ignored(ColorizeOptions(decoding=d), ("decoding",))]
-        return [(colorizer.name, colorizer, ColorizeOptions())], notes
+        return [(label, colorizer, ColorizeOptions())], notes
     rows, notes = [], []
     for rule in dict.fromkeys(decodings):
         options = ColorizeOptions(decoding=rule)
         if rule in colorizer.decoders:
-            rows.append((f"{colorizer.name} {rule}", colorizer, options))
+            rows.append((f"{label} {rule}", colorizer, options))
         else:
             notes += colorizer.ignored(options, ("decoding",))
-    return rows or [(colorizer.name, colorizer, ColorizeOptions())], notes
+    return rows or [(label, colorizer, ColorizeOptions())], notes
 
 
 def run(a):
     from ..bundled import DEFAULT_MODEL
     from ..colorizer import Colorizer
-    from ..evaluation import GRAY, evaluate, load_photos, markdown_table, write_report
+    from ..evaluation import GRAY, evaluate, load_photos, markdown_table, model_labels, write_report
     from ..model_files import WeightsError
 
     models = []
     try:
-        for m in a.model or [DEFAULT_MODEL]:
-            rows, notes = model_rows(Colorizer.load(m, device="cpu"), a.decoding)
+        specs = a.model or [DEFAULT_MODEL]
+        for m, label in zip(specs, model_labels(specs)):  # unique: runs/a/model and runs/b/model are a/model, b/model
+            rows, notes = model_rows(Colorizer.load(m, device="cpu"), a.decoding, label)
             for note in notes:
                 print(f"colorizer: note: {note}", file=sys.stderr)
             models += rows

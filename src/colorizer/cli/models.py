@@ -1,6 +1,18 @@
 """colorizer models: list the bundled models."""
 import os
+import re
 import sys
+
+# a folder path in a training note ("shared/data/train (24,613 colour photos)"): where the
+# photos lay on the machine that trained the model, of no use to a user
+_PATH = re.compile(r"(?<![\w.-])\.{0,2}/?[\w.-]+(?:/[\w.-]+)+/?")
+
+
+def without_paths(text):
+    """A training note without its folder paths: 'PATH (what)' becomes 'what', another
+    path its last part."""
+    text = re.sub(_PATH.pattern + r"\s*\(([^()]*)\)", r"\1", text)
+    return _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def add_parser(sub):
@@ -26,7 +38,7 @@ def run(a):
         mark = " (default)" if name == DEFAULT_MODEL else ""
         trained = ""
         if isinstance(info.get("trained_on"), str):  # the whole recipe, for a fine-tuned model too
-            trained = f"; trained on {info['trained_on']}"
+            trained = f"; trained on {without_paths(info['trained_on'])}"
         elif isinstance(info.get("epochs"), (int, float)):  # of its (last) training run
             trained = f", trained {info['epochs']:.2f} epochs at {info.get('size', '?')} px"
         decoding = ""

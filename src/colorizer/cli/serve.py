@@ -1,4 +1,5 @@
 """colorizer serve: the web page and the HTTP API (colorizer.server)."""
+import errno
 import os
 
 from .common import error
@@ -6,10 +7,16 @@ from .common import error
 
 def add_parser(sub):
     p = sub.add_parser("serve", help="run the web app and HTTP API",
-                       description="Serve the web page (/) and the HTTP API (/api/colorize, /api/health, docs at /docs).")
+                       description="Serve the web page (/) and the HTTP API (/api/colorize, /api/health, docs at /docs). "
+                                   "Exit status: 0 stopped (Ctrl-C), 2 could not start (the port in use, an address not "
+                                   "permitted, a model that cannot be used, a bad option), said in one line.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--model", default=None, help="bundled model name or .safetensors path")
+    p.add_argument("--model", default=None,
+                   help="bundled model name, .safetensors path, or .onnx file (with --backend onnxruntime)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
+                   help="what runs the network: torch (PyTorch, the default) or onnxruntime (ONNX Runtime on the CPU; needs "
+                        "pip install onnxruntime onnx)")
     p.add_argument("--max-mb", type=float, default=25, help="largest upload in megabytes (default 25)")
     p.add_argument("--max-megapixels", type=float, default=50, help="largest image in megapixels (default 50)")
     p.add_argument("--concurrency", type=int, default=0, help="inferences at once (default: number of cores)")
@@ -21,14 +28,16 @@ def add_parser(sub):
 
 
 def run(a):
+    from ..backends import BackendError
     from ..model_files import WeightsError
     from ..server import serve
     try:
-        serve(host=a.host, port=a.port, model=a.model, max_bytes=int(a.max_mb * 1e6),
+        serve(host=a.host, port=a.port, model=a.model, backend=a.backend, max_bytes=int(a.max_mb * 1e6),
               max_pixels=int(a.max_megapixels * 1e6), concurrency=a.concurrency or (os.cpu_count() or 1),
               queue_size=a.queue, allow_origins=a.allow_origin or None, request_timeout=a.request_timeout)
-    except (WeightsError, ValueError) as e:  # a model that cannot be used, a limit out of range
+    except (WeightsError, BackendError, ValueError) as e:  # a model or backend that cannot be used, a limit out of range
         return error(e)
-    except OSError as e:  # port in use, permission denied
-        return error(f"cannot serve on {a.host}:{a.port} ({e.strerror or e})")
+    except OSError as e:  # port in use, permission denied: found before anything else is said
+        hint = ": another server runs there; choose another --port" if e.errno == errno.EADDRINUSE else ""
+        return error(f"cannot serve on {a.host}:{a.port} ({e.strerror or e}){hint}")
     return 0

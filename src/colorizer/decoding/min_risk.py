@@ -9,6 +9,21 @@ from .base import Decoder, no_more, number
 _CHUNK = 1 << 14  # pixels per chunk: bounds memory on large working sizes
 
 
+def _mean_pool(x, pool):
+    """F.avg_pool2d(x, pool) for (B, C, H, W) with H, W multiples of `pool`, added up a whole
+    row at a time: several times faster on the CPU for the logits' many channels."""
+    B, C, H, W = x.shape
+    v = x.reshape(B, C, H // pool, pool, W)
+    rows = v[:, :, :, 0] + v[:, :, :, 1]
+    for i in range(2, pool):
+        rows += v[:, :, :, i]
+    cols = rows.view(B, C, H // pool, W // pool, pool)
+    out = cols[..., 0] + cols[..., 1]
+    for i in range(2, pool):
+        out += cols[..., i]
+    return out.div_(pool * pool)
+
+
 class MinRisk(Decoder):
     """Per pixel (on `pool` x `pool` blocks of pixels, their mean scores):
       p    = softmax(logits / T) / w, normalised   (w: the class-rebalancing weights
@@ -62,13 +77,14 @@ class MinRisk(Decoder):
             ph, pw = -h % pool, -w % pool
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-            x = F.avg_pool2d(x, pool)
+            x = _mean_pool(x, pool)
         else:
             pool = 1
-        x = x.div(T) if x is logits else x.div_(T)
-        p = torch.softmax(x.sub_(self.log_weights[:, None, None]), dim=1)
-        hp, wp = p.shape[-2:]
-        x = p.permute(0, 2, 3, 1).reshape(-1, Q)
+        hp, wp = x.shape[-2:]
+        # one row of Q scores per pixel, contiguous: a softmax along the channels of an
+        # (B, Q, h, w) tensor is ten times slower on a CPU
+        x = x.permute(0, 2, 3, 1).reshape(-1, Q).div(T)
+        x = torch.softmax(x.sub_(self.log_weights), dim=1)
         ab = torch.empty(x.shape[0], 2, device=logits.device)
         for i in range(0, x.shape[0], _CHUNK):
             risk = x[i:i + _CHUNK] @ self.risk

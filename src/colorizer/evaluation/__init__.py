@@ -10,8 +10,8 @@ Reports PSNR (8-bit RGB), SSIM, CIEDE2000, colourfulness (CF) of predictions and
 mean of |CF(pred) - CF(truth)|), and FD-Lite0 (Frechet distance on EfficientNet-Lite0
 pooled features), for each model and for the gray baseline (a = b = 0)."""
 from .photos import PHOTO_EXTS, Photos, gray_photo, load_photos
-from .report import grid_columns, grid_image, markdown_table, write_report
+from .report import grid_columns, grid_image, markdown_table, model_labels, write_report
 from .run import GRAY, evaluate, predict_rgb, rows_to_run
 
 __all__ = ["GRAY", "PHOTO_EXTS", "Photos", "evaluate", "gray_photo", "grid_columns", "grid_image", "load_photos",
-           "markdown_table", "predict_rgb", "rows_to_run", "write_report"]
+           "markdown_table", "model_labels", "predict_rgb", "rows_to_run", "write_report"]

@@ -26,22 +26,43 @@ from .headers import download_name
 
 def serve(host="127.0.0.1", port=8000, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS,
           concurrency=os.cpu_count(), queue_size=DEFAULT_QUEUE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
-          allow_origins=None, max_size=DEFAULT_MAX_SIZE):
-    """Load the model once and run the app with uvicorn until interrupted."""
+          allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None):
+    """Load the model once (run by `backend`: torch or onnxruntime) and run the app with
+    uvicorn until interrupted."""
     import torch
     import uvicorn
 
+    sock = bind(host, port)  # first: a busy port is one error (OSError), before the model loads or "serving" is said
     concurrency = max(1, int(concurrency or 1))
     # split the cores between the inferences that may run at once
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrency))
-    app = create_app(model=model, max_bytes=max_bytes, max_pixels=max_pixels, concurrency=concurrency,
+    app = create_app(model=model, backend=backend, max_bytes=max_bytes, max_pixels=max_pixels, concurrency=concurrency,
                      queue_size=queue_size, request_timeout=request_timeout, allow_origins=allow_origins,
                      max_size=max_size)
     shown = f"[{host}]" if ":" in host else host
     print(f"colorizer: serving model {app.state.colorizer.name!r} at http://{shown}:{port}/ "
           f"(API docs at http://{shown}:{port}/docs; Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5,
-                limit_concurrency=concurrency + queue_size + 64, server_header=False)
+    config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5, limit_concurrency=concurrency + queue_size + 64,
+                            server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host, port):
+    """A TCP socket bound to (host, port), as uvicorn would bind it; OSError if it cannot be."""
+    import socket
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 __all__ = ["create_app", "download_name", "serve"]

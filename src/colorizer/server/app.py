@@ -18,7 +18,16 @@ from .docs_page import render_docs
 from .errors import ApiError, error_response, install_error_handlers
 from .headers import SecurityHeaders, download_name, header_text
 from .schema import COLORIZE_RESPONSES, colorize_body
-from .uploads import COLORIZE_FIELDS, FORMATS, form_options, parse_colorize_form, read_form
+from .uploads import (
+    COLORIZE_FIELDS,
+    FORMATS,
+    SUGGEST_FIELDS,
+    field_text,
+    form_options,
+    parse_colorize_form,
+    parse_field,
+    read_form,
+)
 
 DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -30,7 +39,7 @@ DEFAULT_REQUEST_TIMEOUT = 60.0   # seconds a client may take to send its upload
 def colorize_to_bytes(colorizer, fileobj, options, pil_format):
     """Runs in a worker thread: decode, colorize, encode. Returns (bytes, notes)."""
     out = colorizer.colorize(fileobj, options)
-    return encode_image(out.image, pil_format), list(out.notes)
+    return encode_image(out.image, pil_format, metadata=out.metadata), list(out.notes)
 
 
 def usable(colorizer, request):
@@ -45,16 +54,17 @@ def usable(colorizer, request):
 
 def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS,
                concurrency=os.cpu_count(), queue_size=DEFAULT_QUEUE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
-               allow_origins=None, max_size=DEFAULT_MAX_SIZE):
+               allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None):
     """The FastAPI app. Pass a loaded `colorizer`, or `model` (a bundled name or a
-    .safetensors path, loaded now). `max_size` caps the working size a request may ask
+    .safetensors path, or a .onnx file with backend="onnxruntime"; loaded now, run by
+    `backend`). `max_size` caps the working size a request may ask
     for. CORS stays closed unless `allow_origins` is given."""
     max_pixels = OPTIONS["max_pixels"].check(max_pixels)
     if max_size < OPTIONS["size"].min:
         raise ValueError(f"max_size must be at least {OPTIONS['size'].min:g}, not {max_size!r}")
     if colorizer is None:
         from ..colorizer import Colorizer
-        colorizer = Colorizer.load(model)
+        colorizer = Colorizer.load(model, backend=backend)
     concurrency = max(1, int(concurrency or 1))
     queue_size = max(0, int(queue_size))
     gate = Gate(concurrency, queue_size)
@@ -65,6 +75,8 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
     options_json = {name: spec for name, spec in describe(max_size).items() if name in COLORIZE_FIELDS}
     body = colorize_body({name: option.to_json() for name, option in fields.items()}, colorizer.decoders,
                          colorizer.default_decoding)
+    suggest_fields = {name: o.to_json() for name, o in {**fields, **SUGGEST_FIELDS}.items() if name != "format"}
+    suggest_body = colorize_body(suggest_fields, colorizer.decoders, colorizer.default_decoding, required=("image", "x", "y"))
 
     app = FastAPI(title="Colorizer", version=__version__, docs_url=None, redoc_url=None,
                   description="Colour for grayscale photographs.")
@@ -91,6 +103,8 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
                 data, more_notes = await gate.run(colorize_to_bytes, colorizer, asked.upload.file, options, pil_format)
             except ImageError as e:
                 raise ApiError(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
+            except ValueError as e:  # hints outside the photo, or for a model that takes none
+                raise ApiError(422, str(e)) from None
             except MemoryError:
                 raise ApiError(503, "out of memory, try a smaller image") from None
             notes = more_notes + notes
@@ -104,12 +118,43 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
                 await form.close()
             gate.leave()
 
+    @app.post("/api/suggest", summary="The model's likeliest colours at a point", openapi_extra={"requestBody": suggest_body},
+              responses={200: {"description": 'JSON {"colors": [{"color": "#rrggbb", "probability": p, "ab": [a, b]}, '
+                                              '...]}, likeliest first'},
+                         **{k: v for k, v in COLORIZE_RESPONSES.items() if k != 200}},
+              description="For a hint picker: the model's k likeliest colours at pixel (x, y) of the photo (x right, "
+                          "y down from the top-left corner), given the hints so far. 422 for a point outside the photo "
+                          "or a model without colour classes.")
+    async def suggest(request: Request):
+        if not gate.enter():
+            return error_response(503, "busy, try again", headers={"Retry-After": "2"})
+        form = None
+        try:
+            form = await read_form(request, max_bytes, request_timeout)
+            asked = parse_colorize_form(form, fields, max_pixels)
+            point = {name: parse_field(SUGGEST_FIELDS[name], field_text(form, name)) for name in SUGGEST_FIELDS}
+            if point["x"] is None or point["y"] is None:
+                raise ApiError(422, "send the point as form fields 'x' and 'y' (pixels of the photo)")
+            try:
+                colors = await gate.run(lambda: colorizer.suggest(asked.upload.file, point["x"], point["y"], k=point["k"],
+                                                                  options=asked.options))
+            except ImageError as e:
+                raise ApiError(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
+            except ValueError as e:
+                raise ApiError(422, str(e)) from None
+            return {"colors": colors}
+        finally:
+            if form is not None:
+                await form.close()
+            gate.leave()
+
     @app.get("/api/health", summary="Status, model, options and limits")
     async def health():
-        return {"status": "ok", "model": str(colorizer.name), "version": __version__,
+        return {"status": "ok", "model": str(colorizer.name), "version": __version__, "backend": colorizer.backend.name,
                 # the model's own decoding of colour classes (None: a regression model, no classes)
                 "decoding": colorizer.default_decoding if colorizer.predicts_classes else None,
                 "decodings": list(colorizer.decoders),
+                "hints": colorizer.backend.takes_hints,  # whether the model takes point hints
                 "options": options_json, "limits": limits, "admitted": gate.admitted}
 
     @app.get("/docs", include_in_schema=False)

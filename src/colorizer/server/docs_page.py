@@ -1,8 +1,14 @@
 """The /docs page: plain HTML rendered from the app's OpenAPI schema, with no external
 assets (it works offline and under the strict Content-Security-Policy)."""
 import html
+import re
 
 esc = html.escape
+
+
+def text(s):
+    """Escaped text with its `code` spans (Markdown backticks) as <code> elements."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(str(s)))
 
 
 def values_text(prop):
@@ -28,22 +34,22 @@ def request_body(ctype, schema):
         kind = p.get("format", p.get("type", ""))
         req = " (required)" if name in required else ""
         rows.append(f"<tr><td><code>{esc(name)}</code>{req}</td><td>{esc(str(kind))}</td>"
-                    f"<td>{esc(values_text(p))}</td><td>{esc(p.get('description', ''))}</td></tr>")
+                    f"<td>{esc(values_text(p))}</td><td>{text(p.get('description', ''))}</td></tr>")
     rows.append("</table>")
     return rows
 
 
 def operation(method, path, op):
     parts = [f'<section class="op"><h2><code>{esc(method.upper())} {esc(path)}</code></h2>',
-             f"<p><strong>{esc(op.get('summary', ''))}</strong></p>"]
+             f"<p><strong>{text(op.get('summary', ''))}</strong></p>"]
     if op.get("description"):
-        parts.append(f"<pre class=\"desc\">{esc(op['description'])}</pre>")
+        parts.append(f"<pre class=\"desc\">{text(op['description'])}</pre>")
     for ctype, spec in op.get("requestBody", {}).get("content", {}).items():
         parts += request_body(ctype, spec.get("schema", {}))
     parts.append("<h3>Responses</h3><ul>")
     for code, r in op.get("responses", {}).items():
         types = ", ".join(r.get("content", {}).keys())
-        parts.append(f"<li><code>{esc(code)}</code> {esc(r.get('description', ''))} <small>{esc(types)}</small></li>")
+        parts.append(f"<li><code>{esc(code)}</code> {text(r.get('description', ''))} <small>{esc(types)}</small></li>")
     parts.append("</ul></section>")
     return parts
 
@@ -57,5 +63,6 @@ def render_docs(schema):
         for method, op in methods.items():
             parts += operation(method, path, op)
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Colorizer API</title>"
+            "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
             "<link rel=\"stylesheet\" href=\"/static/style.css\"></head><body class=\"docs\"><main>"
             + "\n".join(parts) + "</main></body></html>")

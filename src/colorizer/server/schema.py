@@ -7,7 +7,8 @@ IMAGE_FIELD = {"type": "string", "format": "binary",
                "description": "the photo (JPEG, PNG, WebP, TIFF, BMP, GIF...); colour photos are converted to grayscale first"}
 
 COLORIZE_RESPONSES = {
-    200: {"description": "the colorized image, at the input's resolution", "content": {"image/png": {}, "image/jpeg": {}}},
+    200: {"description": "the colorized image, at the input's resolution, with its EXIF, ICC profile and DPI",
+          "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}, "image/tiff": {}}},
     400: {"description": "malformed request", "content": ERROR_SCHEMA},
     408: {"description": "the upload took too long", "content": ERROR_SCHEMA},
     413: {"description": "upload too large in bytes, or image too large in pixels", "content": ERROR_SCHEMA},
@@ -16,7 +17,7 @@ COLORIZE_RESPONSES = {
     503: {"description": "busy: too many requests waiting, try again", "content": ERROR_SCHEMA},
 }
 
-JSON_TYPES = {"number": "number", "integer": "integer", "choice": "string"}
+JSON_TYPES = {"number": "number", "integer": "integer", "choice": "string", "hints": "string"}
 
 
 def form_property(spec):
@@ -25,15 +26,18 @@ def form_property(spec):
     prop = {"type": JSON_TYPES[spec["kind"]]}
     if spec["kind"] == "choice":
         prop["enum"] = list(spec["choices"])
+    elif spec["kind"] == "hints":
+        prop["format"] = "json"
+        prop["example"] = '[{"x": 120, "y": 80, "color": "#2e7d32"}]'
     else:
         prop.update({key: spec[name] for key, name in (("minimum", "min"), ("maximum", "max")) if spec.get(name) is not None})
-    if spec["default"] is not None:
+    if spec["default"] is not None and spec["kind"] != "hints":
         prop["default"] = spec["default"]
     prop["description"] = spec["help"]
     return prop
 
 
-def colorize_body(fields, decoders, default_decoding):
+def colorize_body(fields, decoders, default_decoding, required=("image",)):
     """The request body of POST /api/colorize. `fields`: {name: Option.to_json()} of the
     form's fields besides the image; the decoding's choices are the model's own
     `decoders` and its default the model's `default_decoding`."""
@@ -43,4 +47,4 @@ def colorize_body(fields, decoders, default_decoding):
             spec = {**spec, "choices": list(decoders), "default": default_decoding}
         properties[name] = form_property(spec)
     return {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["image"], "properties": properties}}}}
+        "type": "object", "required": list(required), "properties": properties}}}}

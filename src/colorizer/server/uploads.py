@@ -13,11 +13,22 @@ from ..options import OPTIONS, ColorizeOptions, Option
 from .errors import ApiError
 
 # output formats: form value -> (PIL format, media type, file extension)
-FORMATS = {"png": ("PNG", "image/png", "png"), "jpg": ("JPEG", "image/jpeg", "jpg")}
-FORMAT_ALIASES = {"jpeg": "jpg"}
-FORMAT = Option("format", "choice", "png", "output format (png keeps transparency)", choices=tuple(FORMATS))
+FORMATS = {"png": ("PNG", "image/png", "png"), "jpg": ("JPEG", "image/jpeg", "jpg"), "webp": ("WEBP", "image/webp", "webp"),
+           "tif": ("TIFF", "image/tiff", "tif")}
+FORMAT_ALIASES = {"jpeg": "jpg", "tiff": "tif"}
+FORMAT = Option("format", "choice", "png", "output format (png, webp and tif keep transparency; every format keeps the "
+                "photo's EXIF, ICC profile and DPI)", choices=tuple(FORMATS))
 
-COLORIZE_FIELDS = ("vibrance", "size", "decoding")  # the colorize options a request may set
+COLORIZE_FIELDS = ("vibrance", "size", "decoding", "hints")  # the colorize options a request may set
+MAX_FIELD_BYTES = 64 * 1024  # a text field (1000 hints as JSON fit)
+
+
+# the point of POST /api/suggest (besides the colorize fields)
+SUGGEST_FIELDS = {
+    "x": Option("x", "number", None, "the point's x, in pixels of the photo from its left edge", 0, None),
+    "y": Option("y", "number", None, "the point's y, in pixels of the photo from its top edge", 0, None),
+    "k": Option("k", "integer", 6, "how many colours", 1, 20),
+}
 
 
 def form_options(max_size):
@@ -77,7 +88,7 @@ async def read_form(request, max_bytes, timeout):
         raise ApiError(415, "send multipart/form-data with the photo in a field named 'image'")
     limited = Request(request.scope, limited_receive(request.receive, max_bytes))
     try:
-        return await asyncio.wait_for(limited.form(max_files=1, max_fields=8, max_part_size=4096), timeout)
+        return await asyncio.wait_for(limited.form(max_files=1, max_fields=8, max_part_size=MAX_FIELD_BYTES), timeout)
     except asyncio.TimeoutError:
         raise ApiError(408, f"upload took longer than {timeout:g} s") from None
     except StarletteHTTPException as e:  # malformed multipart, too many fields

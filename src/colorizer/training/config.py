@@ -56,8 +56,8 @@ class TrainConfig:
     blend: float | None = option(None, "annealed-mean only: how much uncertain pixels lean on the a,b regression head",
                                  shown="the --init model's, else 0")
     hints: bool = option(False, "train a hint-aware network (unet): point hints simulated as Zhang et al. 2017 do; "
-                                "with --init a plain model gains hint inputs that start at zero (it colorizes as before)",
-                         shown="off, or on when the --init model takes hints")
+                                "with --init a plain model gains hint inputs that start at zero (it colorizes as before); "
+                                "a hint-aware --init model trains with hints anyway")
     # not on the command line
     min_chroma: float = option(3.0, "training photos of lower mean chroma are skipped (near-grayscale)", cli=False)
     pretrained: bool = option(True, "start a new model's encoder from ImageNet weights", cli=False)

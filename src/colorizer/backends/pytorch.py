@@ -1,13 +1,12 @@
-"""Backends run the network: L at the working size (B, 1, h, w) float32 in [0, 100] ->
-its outputs dict ("logits" and/or "ab", see colorizer.networks). PyTorch today; an ONNX
-Runtime backend goes beside it with the same two members: `outputs` and __call__."""
+"""The PyTorch backend: the network in PyTorch, in eval mode, on one device."""
 import torch
 
-from .model_files import WeightsError
-from .networks import build_model
+from ..model_files import WeightsError
+from ..networks import build_model
+from . import Backend
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """The network in PyTorch, in eval mode, on one device."""
 
     name = "torch"
@@ -31,7 +30,7 @@ class TorchBackend:
             raise WeightsError(f"{source}: weights do not fit the {arch!r} architecture "
                                f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
         if arch == "seed":  # its frozen classifier comes from the efficientnet-lite0 package
-            from .networks import Lite0Features
+            from ..networks import Lite0Features
             network.embedder = Lite0Features("lightness", pretrained=True)
         return cls(network, device)
 

@@ -1,0 +1,110 @@
+"""The ONNX Runtime backend: the network exported by colorizer.export, run by ONNX Runtime
+on the CPU. It pads L (and hints) to the graph's multiple of 32 outside the graph and crops
+the outputs back (see colorizer.export), and gives torch tensors, so that the decoders
+(colorizer.decoding) work on its outputs as on PyTorch's.
+
+Threads: ONNX Runtime's intra-op pool gets as many threads as torch uses
+(torch.get_num_threads(), which `colorizer serve` splits between its concurrent
+inferences), and its threads do not spin while waiting for work: they share the cores with
+torch's (the decoding and the merge run in torch) and with other inferences, and spinning
+threads slowed the network down there (benchmarks/inference.py)."""
+import os
+
+import torch
+import torch.nn.functional as F
+
+from ..export import MULTIPLE, read_metadata
+from ..model_files import WeightsError
+from ..networks import pad_to_multiple
+from . import INSTALL_HINT, Backend, BackendError, LoadedModel
+
+
+def require_onnxruntime():
+    """The onnxruntime module, or BackendError saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise BackendError(f"the onnxruntime backend needs ONNX Runtime, which is not installed: {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+def session_options(threads=None, spinning=False):
+    """ONNX Runtime's session options: `threads` intra-op threads (default: torch's), one
+    inter-op thread, all graph optimisations, spinning threads only when asked."""
+    ort = require_onnxruntime()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads or torch.get_num_threads())
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    so.log_severity_level = 3  # errors only: no warnings on the terminal
+    return so
+
+
+def _ort_errors():
+    """ONNX Runtime's exception classes (none of them is a RuntimeError)."""
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+    except ImportError:
+        return ()
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+
+
+class OrtBackend(Backend):
+    """An exported network in an ONNX Runtime session, on the CPU. Safe to call from
+    several threads at once (ONNX Runtime's sessions are)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, session, multiple=MULTIPLE, spinning=False):
+        self.session = session
+        self.spinning = bool(spinning)  # whether its threads may spin while they wait (see session_options)
+        self.device = torch.device("cpu")
+        self.multiple = int(multiple)
+        names = [i.name for i in session.get_inputs()]
+        self.takes_hints = "hints" in names
+        self.outputs = tuple(o.name for o in session.get_outputs())
+
+    @classmethod
+    def load(cls, path, name="model", threads=None, spinning=False):
+        """A LoadedModel from a .onnx file made by colorizer export. WeightsError (one line)
+        when the file is missing, unreadable or not colorizer's."""
+        ort = require_onnxruntime()
+        if not os.path.isfile(path):
+            raise WeightsError(f"{path}: no such ONNX file")
+        try:
+            session = ort.InferenceSession(path, session_options(threads, spinning), providers=["CPUExecutionProvider"])
+            props = session.get_modelmeta().custom_metadata_map
+        except (*_ort_errors(), RuntimeError, OSError, ValueError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise WeightsError(f"{path}: not a readable ONNX model ({reason[:120]})") from None
+        arch, config, info, extra, inputs, _ = read_metadata(props, path)
+        backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning)
+        names = [i.name for i in session.get_inputs()]
+        if "L" not in names or set(names) - {"L", "hints"} or not backend.outputs \
+                or set(backend.outputs) - {"logits", "ab"}:
+            raise WeightsError(f"{path}: the graph's inputs ({', '.join(names)}) and outputs "
+                               f"({', '.join(backend.outputs)}) are not a colorizer network's")
+        return LoadedModel(backend, arch, config, info, extra, path, name)
+
+    def __call__(self, L, hints=None):
+        """L (B, 1, h, w) -> outputs (CPU torch tensors); `hints` (B, 3, h, w) for a hint-aware network."""
+        if hints is not None and not self.takes_hints:
+            raise ValueError("this network takes no hints (it was not trained with them)")
+        L = L.detach().to("cpu", torch.float32)
+        x, (H, W) = pad_to_multiple(L, self.multiple)
+        feeds = {"L": x.contiguous().numpy()}
+        if self.takes_hints:
+            if hints is None:
+                hints = torch.zeros(x.shape[0], 3, *x.shape[-2:])
+            else:  # zeros where the image was padded: no hint there
+                hints = F.pad(hints.detach().to("cpu", torch.float32), (0, x.shape[-1] - W, 0, x.shape[-2] - H))
+            feeds["hints"] = hints.contiguous().numpy()
+        got = self.session.run(list(self.outputs), feeds)
+        h, w = (H + 1) // 2, (W + 1) // 2
+        out = {}
+        for k, v in zip(self.outputs, got):
+            t = torch.from_numpy(v)
+            out[k] = t if tuple(t.shape[-2:]) == (h, w) else t[..., :h, :w]
+        return out

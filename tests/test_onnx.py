@@ -1,0 +1,293 @@
+"""ONNX export (colorizer.export, `colorizer export`) and the ONNX Runtime backend
+(colorizer.backends.onnxruntime, `--backend onnxruntime`): the exported network matches
+PyTorch, the file describes itself, the cache, and the one-line errors."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+import onnx  # noqa: E402
+
+from colorizer import Colorizer  # noqa: E402
+from colorizer.backends import NAMES, BackendError, load_backend  # noqa: E402
+from colorizer.backends.onnxruntime import OrtBackend  # noqa: E402
+from colorizer.cli import colorize as cli_colorize  # noqa: E402
+from colorizer.cli import main  # noqa: E402
+from colorizer.export import FORMAT, cache_dir, export_model, read_metadata  # noqa: E402
+from colorizer.metrics import ciede2000  # noqa: E402
+from colorizer.model_files import WeightsError, read_model_file  # noqa: E402
+from colorizer.options import ColorizeOptions  # noqa: E402
+from helpers import gradient_image, make_tiny_model_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory, tiny_model_path):
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    result = export_model(tiny_model_path, out)
+    return str(out), result
+
+
+@pytest.fixture(scope="module")
+def hint_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hints")
+    path = make_tiny_model_file(d / "tiny-hints.safetensors", hints=True, seed=3)
+    export_model(path, d / "tiny-hints.onnx")
+    return path, str(d / "tiny-hints.onnx")
+
+
+def one_line_error(err):
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    return len(lines) == 1 and lines[0].startswith("colorizer: error:") and "Traceback" not in err
+
+
+# --- the file ---------------------------------------------------------------------------------
+
+def test_export_passes_the_checker_and_describes_itself(tiny_onnx, tiny_model_path):
+    path, result = tiny_onnx
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["L"] == result.inputs
+    assert [o.name for o in model.graph.output] == ["logits", "ab"] == result.outputs
+    # batch, height and width are dynamic
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 1, "height", "width"]
+    # the network's last crop and cast (identities at multiples of 32) are not in the graph:
+    # the class head's convolution writes the logits
+    producer = {o: n for n in model.graph.node for o in n.output}
+    assert producer["logits"].op_type == "Conv" and "cls_head" in producer["logits"].name
+    # the metadata round-trips: what the model file says, and its extra tensors exactly
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["format"] == FORMAT
+    arch, config, info, extra, inputs, outputs = read_metadata(props)
+    arch0, config0, info0, _, extra0 = read_model_file(tiny_model_path)
+    assert (arch, config, info) == (arch0, config0, info0)
+    assert set(extra) == set(extra0) == {"bins", "prior", "class_weights"}
+    for k in extra0:
+        assert torch.equal(extra[k], extra0[k].float())
+    assert inputs["L"]["multiple_of"] == 32 and "reflect" in inputs["L"]["padding"]
+    assert set(outputs) == {"logits", "ab"}
+    assert "colorizer_version" in props and "sha256" in props["source"]
+    # export_model ran it in ONNX Runtime and compared it with PyTorch
+    assert set(result.max_difference) == {"logits", "ab"} and max(result.max_difference.values()) < 1e-4
+
+
+def test_the_decoding_settings_travel_in_the_file(tmp_path):
+    decoding = {"default": "min-risk", "annealed-mean": {"blend": 0.25}}
+    path = make_tiny_model_file(tmp_path / "m.safetensors", info={"decoding": decoding})
+    export_model(path, tmp_path / "m.onnx", check_runtime=False)
+    c = Colorizer.load(str(tmp_path / "m.onnx"), backend="onnxruntime")
+    assert c.default_decoding == "min-risk" and c.decoders["annealed-mean"].settings()["blend"] == 0.25
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert props["decoding"] == '{"default": "min-risk", "annealed-mean": {"blend": 0.25}}'
+
+
+# --- the same outputs as PyTorch ----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 1, 64, 96), (2, 1, 96, 32), (1, 1, 50, 70), (1, 1, 17, 33)])
+def test_onnxruntime_matches_pytorch_logits(tiny_onnx, tiny_colorizer, shape):
+    """Within 1e-4 at multiples of 32 and at other sizes too (padded outside the graph as the network pads inside)."""
+    ort_backend = OrtBackend.load(tiny_onnx[0]).backend
+    L = torch.rand(*shape, generator=torch.Generator().manual_seed(1)) * 100
+    want, got = tiny_colorizer.backend(L), ort_backend(L)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k].shape == want[k].shape
+        assert (got[k] - want[k]).abs().max() < 1e-4, k
+
+
+def test_colorize_output_matches_pytorch(tiny_onnx, tiny_colorizer):
+    c = Colorizer.load(tiny_onnx[0], backend="onnxruntime")
+    assert c.backend.name == "onnxruntime" and str(c.backend.device) == "cpu"
+    for img, options in ((gradient_image(123, 77, "L"), {}), (gradient_image(64, 64, "RGB", seed=2), {"vibrance": 0.9}),
+                         (gradient_image(90, 40, "L"), {"decoding": "annealed-mean", "size": 96})):
+        a = np.asarray(c.colorize(img, **options).image, dtype=np.int16)
+        b = np.asarray(tiny_colorizer.colorize(img, **options).image, dtype=np.int16)
+        assert np.abs(a - b).max() <= 1
+        assert ciede2000(a / 255.0, b / 255.0) < 0.1
+
+
+def test_hint_aware_network_exports_with_its_hints_input(hint_model):
+    path, onnx_path = hint_model
+    model = onnx.load(onnx_path)
+    assert [i.name for i in model.graph.input] == ["L", "hints"]
+    torch_backend = load_backend(path, "torch", "cpu").backend
+    ort_backend = OrtBackend.load(onnx_path).backend
+    assert ort_backend.takes_hints and torch_backend.takes_hints
+    g = torch.Generator().manual_seed(2)
+    for H, W in ((64, 96), (40, 50)):
+        L = torch.rand(1, 1, H, W, generator=g) * 100
+        hints = torch.zeros(1, 3, H, W)
+        hints[0, :2, 5:9, 7:12] = torch.tensor([0.4, -0.3])[:, None, None]
+        hints[0, 2, 5:9, 7:12] = 1.0
+        for h in (None, hints):
+            want, got = torch_backend(L, h), ort_backend(L, h)
+            for k in want:
+                assert (got[k] - want[k]).abs().max() < 1e-4, (k, H, W, h is None)
+        # the hints change the output, so the hints input is wired in
+        assert (ort_backend(L, hints)["logits"] - ort_backend(L)["logits"]).abs().max() > 1e-3
+
+
+def test_hints_colorize_the_same_with_both_backends(hint_model):
+    path, onnx_path = hint_model
+    options = ColorizeOptions(hints=("10,12,#2e7d32", "50,30,#c62828"))
+    img = gradient_image(80, 60, "L")
+    a = np.asarray(Colorizer.load(onnx_path, backend="onnxruntime").colorize(img, options).image, dtype=np.int16)
+    b = np.asarray(Colorizer.load(path, device="cpu").colorize(img, options).image, dtype=np.int16)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_a_network_without_hints_refuses_them(tiny_onnx):
+    backend = OrtBackend.load(tiny_onnx[0]).backend
+    with pytest.raises(ValueError, match="takes no hints"):
+        backend(torch.zeros(1, 1, 32, 32), torch.zeros(1, 3, 32, 32))
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+def test_cli_export_then_colorize_with_onnxruntime(tmp_path, tiny_model_path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["export", tiny_model_path, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "onnx.checker passed" in err and "ONNX Runtime vs PyTorch" in err
+    gradient_image(70, 50, "L").save(tmp_path / "a.png")
+    for backend, model, folder in (("onnxruntime", str(out), "o1"), ("torch", tiny_model_path, "o2")):
+        assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / folder), "-q",
+                     "--backend", backend, "--model", model]) == 0
+    a = np.asarray(Image_open(tmp_path / "o1" / "a.png"), dtype=np.int16)
+    b = np.asarray(Image_open(tmp_path / "o2" / "a.png"), dtype=np.int16)
+    assert a.shape == (50, 70, 3) and np.abs(a - b).max() <= 1
+
+
+def Image_open(path):
+    from PIL import Image
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def test_export_help_says_the_shape_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "MULTIPLES OF 32" in text and "reflection" in text and "decoding" in text
+
+
+def test_backend_choices_are_the_backends():
+    import argparse
+    sub = argparse.ArgumentParser().add_subparsers()
+    cli_colorize.add_parser(sub)
+    action = next(a for a in sub.choices["colorize"]._actions if a.dest == "backend")
+    assert tuple(action.choices) == NAMES
+
+
+def test_cli_export_errors_are_one_line(tmp_path, capsys):
+    seed = make_tiny_model_file(tmp_path / "seed.safetensors", arch="seed")
+    for args, words in ((["export", seed, "-o", str(tmp_path / "s.onnx")], "cannot be exported to ONNX"),
+                        (["export", "nope", "-o", str(tmp_path / "n.onnx")], "unknown model 'nope'"),
+                        (["export", "-o", str(tmp_path / "n.txt")], "must name a .onnx file")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert one_line_error(err) and words in err, err
+    assert not os.path.exists(tmp_path / "s.onnx")
+
+
+# --- the cache of exports ---------------------------------------------------------------------------
+
+def test_a_model_file_is_exported_once_into_the_cache(tmp_path, monkeypatch, tiny_model_path, tiny_colorizer):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    said = []
+    first = load_backend(tiny_model_path, "onnxruntime", notify=said.append)
+    folder = cache_dir()
+    assert folder == str(tmp_path / "cache" / "colorizer" / "onnx")
+    files = os.listdir(folder)
+    assert len(files) == 1 and files[0].startswith("tiny-unet-") and files[0].endswith(".onnx")
+    assert len(said) == 1 and os.path.join(folder, files[0]) in said[0] and "delete" in said[0]
+    mtime = os.stat(os.path.join(folder, files[0])).st_mtime_ns
+    second = load_backend(tiny_model_path, "onnxruntime", notify=said.append)
+    assert len(said) == 1 and os.listdir(folder) == files
+    assert os.stat(os.path.join(folder, files[0])).st_mtime_ns == mtime
+    assert first.path == second.path
+    L = torch.rand(1, 1, 64, 64) * 100
+    assert (second.backend(L)["logits"] - tiny_colorizer.backend(L)["logits"]).abs().max() < 1e-4
+    # a damaged cache file is exported again, and said again
+    with open(first.path, "wb") as f:
+        f.write(b"not onnx")
+    third = load_backend(tiny_model_path, "onnxruntime", notify=said.append)
+    assert len(said) == 2 and (third.backend(L)["logits"] - tiny_colorizer.backend(L)["logits"]).abs().max() < 1e-4
+
+
+def test_the_cli_says_where_the_cache_is(tmp_path, monkeypatch, tiny_model_path, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    for n in (1, 2):
+        assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / f"o{n}"), "-q", "--backend", "onnxruntime",
+                     "--model", tiny_model_path]) == 0
+        err = capsys.readouterr().err
+        assert (str(tmp_path / "cache" / "colorizer" / "onnx") in err) == (n == 1), err
+
+
+# --- one-line errors --------------------------------------------------------------------------------
+
+def test_missing_corrupt_or_foreign_onnx_files_are_one_line_errors(tmp_path, capsys):
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("Identity", ["L"], ["logits"])], "foreign",
+                              [helper.make_tensor_value_info("L", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, 8, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "foreign.onnx"))
+    for name, words in (("missing.onnx", "no such ONNX file"), ("bad.onnx", "not a readable ONNX model"),
+                        ("foreign.onnx", "not a colorizer ONNX file")):
+        path = str(tmp_path / name)
+        assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "onnxruntime",
+                     "--model", path]) == 2
+        err = capsys.readouterr().err
+        assert one_line_error(err) and words in err and name in err, err
+        with pytest.raises(WeightsError, match=words):
+            Colorizer.load(path, backend="onnxruntime")
+
+
+def test_an_onnx_file_with_the_torch_backend_is_a_one_line_error(tmp_path, tiny_onnx, capsys):
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", tiny_onnx[0]]) == 2
+    err = capsys.readouterr().err
+    assert one_line_error(err) and "--backend onnxruntime" in err
+
+
+def test_without_onnxruntime_the_flag_says_how_to_install_it(tmp_path, monkeypatch, tiny_model_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "onnxruntime",
+                 "--model", tiny_model_path]) == 2
+    err = capsys.readouterr().err
+    assert one_line_error(err) and "pip install onnxruntime onnx" in err and "not installed" in err
+    with pytest.raises(BackendError, match="pip install"):
+        Colorizer.load(tiny_model_path, backend="onnxruntime")
+    # the torch backend does not need it
+    assert Colorizer.load(tiny_model_path, device="cpu").backend.name == "torch"
+
+
+def test_unknown_backend_and_devices(tiny_model_path):
+    with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime"):
+        Colorizer.load(tiny_model_path, backend="tensorrt")
+    with pytest.raises(BackendError, match="runs on the CPU"):
+        Colorizer.load(tiny_model_path, backend="onnxruntime", device="cuda")
+
+
+def test_server_runs_the_onnxruntime_backend(tiny_onnx):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("multipart")
+    from fastapi.testclient import TestClient
+
+    from colorizer.server import create_app
+    client = TestClient(create_app(model=tiny_onnx[0], backend="onnxruntime"))
+    health = client.get("/api/health").json()
+    assert health["backend"] == "onnxruntime" and health["model"] == "tiny"
+    import io
+    buf = io.BytesIO()
+    gradient_image(48, 40, "L").save(buf, format="PNG")
+    r = client.post("/api/colorize", files={"image": ("a.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
