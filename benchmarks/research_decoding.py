@@ -45,7 +45,7 @@ def scaled_shape(h, w, scale, multiple=32):
 
 @torch.inference_mode()
 def multi_scale_outputs(backend, L, scales=(1.0,)):
-    """The network's outputs (colorizer.backend: L -> outputs dict) for L (B, 1, h, w) at
+    """The network's outputs (colorizer.backends: L -> outputs dict) for L (B, 1, h, w) at
     each scale (fractions of its size; the first must be 1): a list of output dicts."""
     if not scales or float(scales[0]) != 1.0:
         raise ValueError(f"scales must start with 1, not {list(scales)}")
