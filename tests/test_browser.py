@@ -1,7 +1,9 @@
 """The web page in a real browser (Debian's chromium driven by Playwright): upload a
 photo, see it in gray, get the colorized result, move the comparison slider, change the
 vibrance, download, and see an error for a file that is not a photo. The page's controls
-take their defaults, ranges and choices from the server (/api/health).
+take their defaults, ranges and choices from the server (/api/health). With a hint-aware
+model, the hints tool: place, choose from the model's suggestions, drag, remove, save and
+load hints, each change colorized again.
 
 Needs the `playwright` Python package and /usr/bin/chromium (apt-get install chromium);
 no browser is downloaded. Skipped when either is missing."""
@@ -17,7 +19,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from helpers import gradient_image, make_tiny_model_file
 
@@ -30,7 +32,8 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 uvicorn = pytest.importorskip("uvicorn")
 
-from colorizer import options  # noqa: E402
+from colorizer import Colorizer, options  # noqa: E402
+from colorizer.hints import parse_hints_json  # noqa: E402
 from colorizer.server import create_app  # noqa: E402
 
 W, H = 160, 120
@@ -74,11 +77,14 @@ def browser():
         b.close()
 
 
+DESKTOP = {"width": 1280, "height": 900}
+
+
 @contextlib.contextmanager
-def open_page(browser, url):
+def open_page(browser, url, viewport=None):
     """The page at `url`, with its settings from /api/health applied; fails on console
     errors (other than a 422 answer), page errors and requests to other sites."""
-    context = browser.new_context(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True, **({"viewport": viewport} if viewport else {}))
     page = context.new_page()
     page.set_default_timeout(30_000)
     problems = []
@@ -146,6 +152,7 @@ def test_upload_compare_vibrance_download(page, tmp_path):
     assert page.evaluate("() => [document.getElementById('after').naturalWidth, "
                          "document.getElementById('after').naturalHeight]") == [W, H]
     assert "converted to grayscale" in page.inner_text("#notes")
+    assert page.is_hidden("#hints-box") and page.is_hidden("#hint-layer")  # the model takes no hints
 
     # the comparison slider clips the "after" image
     drag_slider(page, "#split", 0.2)
@@ -427,6 +434,7 @@ def test_format_and_working_size_come_from_the_server_and_are_sent(page, server_
     page.wait_for_selector("body[data-state=done]")
     sent = dict(page.evaluate("() => window.sentFields[window.sentFields.length - 1]"))
     assert sent["format"] == "jpg" and sent["size"] == str(sizes[1])
+    assert "hints" not in sent and not h["hints"]
     assert page.get_attribute("#download", "download") == "choice-color.jpg"
     with page.expect_download() as info:
         page.click("#download")
@@ -450,3 +458,204 @@ def test_docs_render_code_without_backticks(page, server_url):
     text = page.inner_text("body")
     assert "`" not in text and "multipart/form-data" in text
     assert page.locator("pre.desc code", has_text="image").count() >= 1
+
+
+# ---------------------------------------------------------------- point hints (issue 14)
+
+class HintSpy:
+    """The hint-aware tiny model, recording what each request asked of it: (kind, the size
+    of the photo it got, its hints as (x, y, colour), the point for a suggestion); it
+    refuses a black hint, as a stand-in for the server refusing a hint (422)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _record(self, kind, image, hints, point=None):
+        with Image.open(image) as im:
+            size = ImageOps.exif_transpose(im).size
+        image.seek(0)
+        self.calls.append((kind, size, tuple((h.x, h.y, h.color) for h in hints), point))
+
+    def colorize(self, image, options):
+        self._record("colorize", image, options.hints)
+        for h in options.hints:
+            if h.color == "#000000":
+                raise ValueError(f"hint {h.describe()}: refused by the test server")
+        return self.inner.colorize(image, options)
+
+    def suggest(self, image, x, y, k=6, options=None):
+        self._record("suggest", image, options.hints, (x, y))
+        return self.inner.suggest(image, x, y, k=k, options=options)
+
+    def last(self, kind):
+        return [c for c in self.calls if c[0] == kind][-1]
+
+
+@pytest.fixture(scope="module")
+def hint_server(tmp_path_factory):
+    path = make_tiny_model_file(tmp_path_factory.mktemp("hints") / "tiny-hints.safetensors", hints=True)
+    spy = HintSpy(Colorizer.load(path, device="cpu"))
+    with serving(create_app(colorizer=spy, concurrency=1, queue_size=8)) as url:
+        yield url, spy
+
+
+BIG = (800, 600)  # larger than twice the working size: the page colorizes a copy while editing
+
+
+def result_pixels(page):
+    """The full-size result the Download button saves, as an array."""
+    with page.expect_download() as info:
+        page.click("#download")
+    with Image.open(info.value.path()) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.int16)
+
+
+def markers(page):
+    return page.eval_on_selector_all(".hint-marker", "els => els.map(e => [Number(e.dataset.x), Number(e.dataset.y), "
+                                                     "e.classList.contains('pending')])")
+
+
+def wait_ready(page, old_href=None):
+    """The full-size result for the hints as they are now (another result than old_href)."""
+    page.wait_for_function("old => document.body.dataset.hints === 'ready' && document.body.dataset.state === 'done' "
+                           "&& document.getElementById('download').getAttribute('aria-disabled') === 'false' "
+                           "&& document.getElementById('download').href !== old", arg=old_href)
+
+
+def at(page, fx, fy):
+    box = page.locator("#compare").bounding_box()
+    return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+
+def test_hints_place_suggest_choose_drag_and_remove(browser, hint_server, tmp_path):
+    url, spy = hint_server
+    size = health(url)["options"]["size"]["default"]
+    copy = (2 * size, round(2 * size * BIG[1] / BIG[0]))  # the copy sent while editing
+    with open_page(browser, url, viewport=DESKTOP) as page:
+        assert page.is_visible("#hints-box") and page.get_attribute("#tool-hints", "aria-pressed") == "false"
+        gradient_image(*BIG).save(tmp_path / "street.jpg", quality=90)
+        page.set_input_files("#file", str(tmp_path / "street.jpg"))
+        wait_ready(page)
+        page.wait_for_function("() => !document.getElementById('after').hidden")
+        before, first_href = result_pixels(page), page.get_attribute("#download", "href")
+        page.click("#tool-hints")
+        assert page.get_attribute("#compare", "data-tool") == "hints"
+
+        # a click places a new point; the picker shows the model's suggestions there, likeliest first
+        with page.expect_response("**/api/suggest") as answer:
+            page.mouse.click(*at(page, 0.25, 0.5))
+        colors = answer.value.json()["colors"]
+        page.wait_for_selector("#swatches .swatch")
+        assert page.eval_on_selector_all("#swatches .swatch", "els => els.map(e => e.dataset.color)") == \
+            [c["color"] for c in colors] and len(colors) > 1
+        [(x, y, pending)] = markers(page)
+        assert pending and abs(x - BIG[0] * 0.25) <= 2 and abs(y - BIG[1] * 0.5) <= 2
+        kind, got, hints, point = spy.last("suggest")
+        assert got == copy and hints == () and point == pytest.approx((x * copy[0] / BIG[0], y * copy[1] / BIG[1]), abs=0.01)
+        screenshot(page, tmp_path, "hints-picker-desktop.png")
+
+        # choosing a swatch makes it a hint: a preview on the copy, then the full size, both
+        # with the hint at the right place; the result changes
+        colour = colors[1]["color"]
+        n = len(spy.calls)
+        page.click(f"#swatches .swatch[data-color='{colour}']")
+        wait_ready(page, first_href)
+        done = [c for c in spy.calls[n:] if c[0] == "colorize"]
+        assert done[0][1:3] == (copy, ((pytest.approx(x * copy[0] / BIG[0], abs=0.01),
+                                        pytest.approx(y * copy[1] / BIG[1], abs=0.01), colour),))
+        assert done[-1][1:3] == (BIG, ((x, y, colour),))
+        after = result_pixels(page)
+        changed = np.abs(after - before).sum(-1) > 0  # the hint changed the colours around it
+        ys, xs = np.nonzero(changed)
+        assert changed.any() and abs(xs.mean() - x) < 0.05 * BIG[0] and abs(ys.mean() - y) < 0.05 * BIG[1]
+        assert markers(page) == [[x, y, False]]
+        page.click("#picker-done")
+        assert page.is_hidden("#picker")
+
+        # drag the marker: the hint moves, in the photo's pixels
+        href = page.get_attribute("#download", "href")
+        marker = page.locator(".hint-marker").bounding_box()
+        page.mouse.move(marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(*at(page, 0.6, 0.3), steps=6)
+        page.mouse.up()
+        wait_ready(page, href)
+        [(x2, y2, _)] = markers(page)
+        assert abs(x2 - BIG[0] * 0.6) <= 2 and abs(y2 - BIG[1] * 0.3) <= 2
+        assert spy.last("colorize")[1:3] == (BIG, ((x2, y2, colour),))
+        screenshot(page, tmp_path, "hints-desktop.png")
+
+        # click it to select it (its picker opens), Delete removes it
+        href = page.get_attribute("#download", "href")
+        marker = page.locator(".hint-marker").bounding_box()
+        page.mouse.click(marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+        page.wait_for_selector("#picker:not([hidden])")
+        assert page.get_attribute(".hint-marker", "aria-pressed") == "true"
+        page.keyboard.press("Delete")
+        assert markers(page) == [] and page.is_hidden("#picker")
+        wait_ready(page, href)
+        assert spy.last("colorize")[1:3] == (BIG, ())
+        assert page.is_hidden("#hint-error") and page.is_hidden("#error")
+
+
+def test_hints_save_load_per_photo_and_a_refused_hint(browser, hint_server, tmp_path):
+    url, spy = hint_server
+    with open_page(browser, url, viewport=DESKTOP) as page:
+        gradient_image(*BIG).save(tmp_path / "portrait.jpg", quality=90)
+        page.set_input_files("#file", str(tmp_path / "portrait.jpg"))
+        wait_ready(page)
+        href = page.get_attribute("#download", "href")
+
+        # load a hints file: its markers, and the photo colorized with them
+        given = [{"x": 10, "y": 20, "color": "#FF0000"}, {"x": 700.5, "y": 500, "color": "#00ff00"}]
+        (tmp_path / "saved.json").write_text(json.dumps(given))
+        page.set_input_files("#hints-file", str(tmp_path / "saved.json"))
+        assert page.get_attribute("#compare", "data-tool") == "hints"
+        assert markers(page) == [[10, 20, False], [700.5, 500, False]]
+        wait_ready(page, href)
+        assert spy.last("colorize")[1:3] == (BIG, ((10, 20, "#ff0000"), (700.5, 500, "#00ff00")))
+        assert page.inner_text("#hint-count") == "2 hints"
+
+        # save them: the file the CLI reads
+        with page.expect_download() as info:
+            page.click("#hints-save")
+        assert info.value.suggested_filename == "portrait-hints.json"
+        with open(info.value.path()) as f:
+            assert parse_hints_json(f.read()) == parse_hints_json(json.dumps(given))
+
+        # a file with a hint outside the photo is refused with its reason; the hints stay
+        (tmp_path / "bad.json").write_text(json.dumps([{"x": 900, "y": 5, "color": "#123456"}]))
+        page.set_input_files("#hints-file", str(tmp_path / "bad.json"))
+        page.wait_for_selector("#hint-error:not([hidden])")
+        assert page.inner_text("#hint-error") == "bad.json: hint 1 (900,5,#123456): outside the 800x600 photo"
+        assert len(markers(page)) == 2
+
+        # a hint the server refuses (422): said once, in the photo's own pixels; the photo stays
+        href = page.get_attribute("#download", "href")
+        page.mouse.click(*at(page, 0.5, 0.5))
+        page.wait_for_selector("#swatches .swatch")
+        x, y, _ = markers(page)[2]
+        page.fill("#hint-color", "#000000")
+        page.wait_for_selector("#hint-error:not([hidden])")
+        message = page.inner_text("#hint-error")
+        assert message == f"Could not colorize: hint ({x:g},{y:g},#000000): refused by the test server"
+        assert page.inner_text("body").count("refused by the test server") == 1
+        assert page.is_hidden("#error") and page.is_visible("#after")
+        assert page.get_attribute("#download", "aria-disabled") == "true"  # no result for these hints
+        screenshot(page, tmp_path, "hints-refused-desktop.png")
+        page.click("#hint-remove")  # the picker's Remove
+        assert len(markers(page)) == 2
+        wait_ready(page, href)
+        assert page.is_hidden("#hint-error")
+
+        # hints are per photo
+        gradient_image(320, 240, seed=1).save(tmp_path / "other.png")
+        page.set_input_files("#file", str(tmp_path / "other.png"))
+        wait_ready(page)
+        assert markers(page) == [] and page.inner_text("#hint-count") == "No hints"
+        page.locator("#queue li").nth(0).locator(".pick").click()
+        page.wait_for_function("() => document.querySelectorAll('.hint-marker').length === 2")
+        assert page.inner_text("#hint-count") == "2 hints"

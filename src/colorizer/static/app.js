@@ -2,12 +2,14 @@
 // turn on the server with upload progress, a "colorizing" phase and a cancel; the photo on
 // screen is compared before/after by dragging on it (or with the slider); downloads one by
 // one or all as a zip made here. The controls' ranges, defaults and choices come from the
-// server (/api/health).
+// server (/api/health). With a hint-aware model (/api/health "hints": true) the "hints"
+// tool gives colours at points of the photo, and the result follows each change.
 //
 // Sections: settings (the controls, from /api/health) - the queue (photos and their
 // requests) - the request (XMLHttpRequest, for upload progress) - the viewer (the photo on
-// screen, and the tools that act on it: `compare` now; a click-on-image tool registers with
-// addTool() and uses photoPoint()) - downloads (one, or a zip) - set-up.
+// screen, and the tools that act on it: `compare` and `hints`, registered with addTool();
+// photoPoint() gives the pointer in the photo's pixels) - hints (markers, the picker, the
+// live preview, save and load) - downloads (one, or a zip) - set-up.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -96,17 +98,20 @@ async function loadSettings() {
     }
     if (h.options.size) setupSize(h.options.size);
     if (h.limits.formats) setupFormats(h.limits.formats);
+    if (h.hints) setupHints(h.limits.formats || []);
     $("limits").textContent = `Up to ${(maxBytes / 1e6).toFixed(0)} MB and ` +
       `${(h.limits.max_pixels / 1e6).toFixed(0)} megapixels a photo.`;
   } catch (e) { /* the page still works without the limits */ }
 }
 
-// The options the controls ask for, as form fields (those shown only).
-function requestFields() {
+// The options the controls ask for, as form fields (those shown only), and the photo's
+// hints, if it has some.
+function requestFields(item, names = ["vibrance", "decoding", "size", "format"]) {
   const fields = [];
-  for (const name of ["vibrance", "decoding", "size", "format"]) {
+  for (const name of names) {
     if (!$(`${name}-label`).hidden) fields.push([name, $(name).value]);
   }
+  if (item && hintsAvailable && item.hints.length) fields.push(["hints", hintsJson(item.hints)]);
   return fields;
 }
 
@@ -137,7 +142,13 @@ function addFiles(files) {
   for (const file of files) {
     const item = { id: nextId++, file, name: file.name || "photo", status: "waiting", progress: 0, blob: null, url: null,
                    filename: null, notes: "", error: null, previewable: null, displayable: true, size: null,
-                   request: null };
+                   request: null,
+                   // hints, in the photo's own pixels; hintsRev counts their changes, resultRev is the
+                   // count the full-size result (url) was made with; quiet: that result is being
+                   // made again for new hints (no overlay; the preview stays on screen)
+                   // refused: the server refused these hints (no full-size request until they change)
+                   hints: [], hintsRev: 0, resultRev: 0, quiet: false, hintError: null, refused: false, refineTimer: null,
+                   preview: { busy: false, xhr: null, again: false, url: null, rev: -1 }, small: null };
     const problem = checkFile(file);
     if (problem) {
       item.status = "error";
@@ -165,17 +176,23 @@ function start(item) {
   item.status = "uploading";
   item.progress = 0;
   item.error = null;
-  item.request = sendColorize(item.file, requestFields(), {
+  const rev = item.hintsRev;  // the hints this result is for
+  item.request = sendColorize(item.file, requestFields(item), {
     upload(fraction) { item.progress = fraction; changed(item); },
     uploaded() { item.status = "colorizing"; changed(item); },
     done(blob, filename, notes) {
       if (item.url) URL.revokeObjectURL(item.url);
       Object.assign(item, { status: "done", blob, url: URL.createObjectURL(blob), filename, notes: notes || "",
-                            displayable: true });
+                            displayable: true, resultRev: rev, quiet: false, hintError: null });
       finish(item);
     },
     failed(message) {
-      Object.assign(item, { status: "error", error: message });
+      if (item.quiet && item.url) {
+        // the full-size result for new hints failed: the photo stays, the message goes with the hints
+        Object.assign(item, { status: "done", quiet: false, hintError: message, refused: true });
+      } else {
+        Object.assign(item, { status: "error", error: message, quiet: false });
+      }
       finish(item);
     },
   });
@@ -186,18 +203,27 @@ function finish(item) {
   item.request = null;
   if (running === item) running = null;
   changed(item);
+  refineLater(item);
   pump();
 }
 
 // Cancel: the photo being colorized and those waiting.
 function cancel() {
-  for (const item of items) if (item.status === "waiting") item.status = "cancelled";
+  // a photo being made again for its hints keeps the result it has
+  const stopped = (item) => (item.quiet && item.url ? "done" : "cancelled");
+  for (const item of items) {
+    if (item.status === "waiting") {
+      item.status = stopped(item);
+      item.quiet = false;
+    }
+  }
   if (running) {
     const item = running;
     running = null;
     item.request.abort();
     item.request = null;
-    item.status = "cancelled";
+    item.status = stopped(item);
+    item.quiet = false;
   }
   renderQueue();
   update();
@@ -239,7 +265,7 @@ async function errorMessage(xhr) {
 }
 
 // POST the photo with the fields; `on` hears upload(fraction), uploaded(), done(blob,
-// filename, notes) and failed(message). Returns the request (abort() cancels it).
+// filename, notes) and failed(message, status). Returns the request (abort() cancels it).
 function sendColorize(file, fields, on) {
   const form = new FormData();
   form.append("image", file, file.name);
@@ -254,10 +280,10 @@ function sendColorize(file, fields, on) {
       on.done(xhr.response, filenameFrom(xhr.getResponseHeader("Content-Disposition"), "photo-color.png"),
               xhr.getResponseHeader("X-Colorizer-Notes"));
     } else {
-      on.failed("Could not colorize: " + await errorMessage(xhr));
+      on.failed("Could not colorize: " + await errorMessage(xhr), xhr.status);
     }
   };
-  xhr.onerror = () => on.failed("Could not reach the server.");
+  xhr.onerror = () => on.failed("Could not reach the server.", 0);
   xhr.send(form);
   return xhr;
 }
@@ -265,19 +291,26 @@ function sendColorize(file, fields, on) {
 // ---------------------------------------------------------------- the viewer
 
 // Tools act on the photo on screen: the active one hears the pointer on it (down, move,
-// up, with the pointer captured while down). `compare` moves the before/after divider. A
-// tool that works on the photo's pixels (a colour hint where one clicks) registers with
-// addTool(name, {down, move, up, cursor}) and is made active with setTool(name);
-// photoPoint(event) gives the pointer in the photo's own pixels.
+// up, with the pointer captured while down). `compare` moves the before/after divider;
+// `hints` (below) places, moves and selects colour hints. A tool registers with
+// addTool(name, {down, move, up, cursor, enter, leave}) and is made active with
+// setTool(name); photoPoint(event) gives the pointer in the photo's own pixels.
 const tools = {};
 let activeTool = "compare";
 
 function addTool(name, handlers) { tools[name] = handlers; }
 
 function setTool(name) {
+  if (name === activeTool && $("compare").dataset.tool === name) return;
+  const before = tools[activeTool];
+  if (before && before.leave) before.leave();
   activeTool = name;
   $("compare").dataset.tool = name;
   $("compare").style.cursor = (tools[name] && tools[name].cursor) || "";
+  for (const button of document.querySelectorAll("[data-tool-button]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.toolButton === name));
+  }
+  if (tools[name] && tools[name].enter) tools[name].enter();
 }
 
 // The pointer in the photo's pixels: x right, y down from the top-left corner (clamped).
@@ -319,6 +352,7 @@ function setupTools() {
   };
   area.addEventListener("pointerup", stop);
   area.addEventListener("pointercancel", stop);
+  $("compare").dataset.tool = "";
   setTool(activeTool);
 }
 
@@ -337,6 +371,7 @@ function fitViewer() {
   const el = noPreview ? $("after") : $("before");
   el.style.width = `${Math.max(1, Math.floor(size.width * scale))}px`;
   el.style.height = `${Math.max(1, Math.floor(size.height * scale))}px`;
+  placePicker();
 }
 
 // Left of the divider: the gray input; right of it: the colorized result.
@@ -377,12 +412,13 @@ let showToken = 0;     // the latest select(): an older preview still being draw
 
 // Put a photo on screen: its gray preview, the divider in the middle, then its state.
 async function select(item) {
+  if (item !== selected) resetEditor();
   selected = item;
   const token = ++showToken;
   shownUrl = null;
   $("after").hidden = true;
   $("after").removeAttribute("src");
-  $("split").value = 50;  // a new photo starts with the divider in the middle
+  $("split").value = activeTool === "hints" ? 0 : 50;  // a new photo starts with the divider in the middle (hints: the result)
   renderQueue();
   update();
   if (!item) return;
@@ -410,6 +446,14 @@ function update() {
   fitViewer();
   updateDownload(item);
   updateSummary();
+  renderHints();
+}
+
+// What the "after" image shows: the preview made for newer hints than the full-size
+// result, else that result.
+function resultUrl(item) {
+  if (item.preview.url && item.preview.rev > item.resultRev) return item.preview.url;
+  return item.displayable ? item.url : null;
 }
 
 function showWork(item, state) {
@@ -417,18 +461,18 @@ function showWork(item, state) {
   const compare = $("compare");
   compare.classList.toggle("no-preview", noPreview);
   $("tag-before").hidden = noPreview;
-  const hasResult = Boolean(item.url) && item.displayable;
-  if (item.url !== shownUrl && item.url) {
-    shownUrl = item.url;
+  const url = resultUrl(item);
+  if (url !== shownUrl && url) {
+    shownUrl = url;
     const img = $("after");
     img.onload = () => {
       if (!item.size) item.size = { width: img.naturalWidth, height: img.naturalHeight };
       update();
     };
-    img.onerror = () => { item.displayable = false; update(); };
-    img.src = item.url;
+    img.onerror = () => { if (url === item.url) item.displayable = false; update(); };
+    img.src = url;
   }
-  const loaded = hasResult && $("after").complete && $("after").naturalWidth > 0 && shownUrl === item.url;
+  const loaded = Boolean(url) && $("after").complete && $("after").naturalWidth > 0 && shownUrl === url;
   $("after").hidden = !loaded;
   $("tag-after").hidden = !loaded || noPreview;
   $("divider").hidden = !loaded || noPreview;
@@ -443,8 +487,9 @@ function showWork(item, state) {
   }
   $("placeholder").textContent = words;
   $("placeholder").hidden = !words;
-  // the work in progress
-  const busy = state === "working";
+  // the work in progress (not while the full-size result is made again for new hints: the
+  // preview is on screen)
+  const busy = state === "working" && !item.quiet;
   $("busy").hidden = !busy;
   if (busy) {
     const progress = $("progress");
@@ -461,8 +506,10 @@ function showWork(item, state) {
   ].filter(Boolean).join("; ");
   $("notes").textContent = notes ? "Note: " + notes : "";
   $("notes").hidden = !notes;
-  $("status").textContent = { uploading: "Uploading…", colorizing: "Colorizing…", waiting: "Waiting…", done: "Done.",
-                              cancelled: "Cancelled." }[item.status] || "";
+  $("status").textContent = item.quiet && WORKING.has(item.status) ? "Making the full-size result…"
+    : item.status === "done" && !fresh(item) ? (item.hintError ? "" : "Editing hints…")
+    : { uploading: "Uploading…", colorizing: "Colorizing…", waiting: "Waiting…", done: "Done.",
+        cancelled: "Cancelled." }[item.status] || "";
 }
 
 // ---------------------------------------------------------------- the queue list
@@ -513,7 +560,7 @@ function renderQueueItem(item) {
   if (item.status === "uploading") bar.value = Math.round(item.progress * 100);
   else bar.removeAttribute("value");
   const get = li.querySelector(".get");
-  get.hidden = item.status !== "done";
+  get.hidden = item.status !== "done" || !fresh(item);
   if (item.url) {
     get.href = item.url;
     get.download = item.filename;
@@ -522,17 +569,535 @@ function renderQueueItem(item) {
 }
 
 function updateSummary() {
-  const done = items.filter((i) => i.status === "done").length;
+  const done = items.filter((i) => i.status === "done" && fresh(i)).length;
   $("queue-count").textContent = items.length > 1 ? `${done} of ${items.length} done` : "";
   $("download-all").hidden = items.length < 2;
   $("download-all").disabled = done === 0;
 }
 
+// ---------------------------------------------------------------- hints
+
+// Point hints, for a hint-aware model (/api/health "hints": true; the tool is hidden
+// otherwise): colours the user gives at points of the photo. Each photo in the queue keeps
+// its own, always in the ORIGINAL photo's pixels ([{x, y, color}], the JSON that
+// hints.json, `colorizer colorize --hints` and the API's `hints` field take). After each
+// change a copy of the photo, its longest side PREVIEW_SIDES working sizes (made here with
+// a canvas), is colorized with the hints scaled to it (the previous such request
+// cancelled), so the result follows the edits; when they stop for REFINE_AFTER_MS, the
+// photo is colorized again at full resolution, through the queue, for the download.
+const PREVIEW_SIDES = 2;       // the preview copy's longest side, in working sizes
+const REFINE_AFTER_MS = 1200;  // no change for this long: the full-size result
+const DRAG_PX = 4;             // a press on a marker that moves further is a drag, else a click
+
+let hintsAvailable = false;
+let previewFormat = null;      // a format every browser shows, for previews (null: the server's default)
+let splitBeforeHints = null;   // the divider where it was before the hints tool
+// the hint being edited: `hint` (one of the photo's, selected) or `pending` ({x, y}: a new
+// point, no colour chosen yet); the picker is open for it when `open`
+const editor = { hint: null, pending: null, open: false, press: null, suggest: null };
+
+function setupHints(formats) {
+  hintsAvailable = true;
+  previewFormat = ["jpg", "png", "webp"].find((f) => formats.includes(f)) || null;
+  $("hints-box").hidden = false;
+  renderHints();
+}
+
+function hintsJson(hints) {
+  return JSON.stringify(hints.map(({ x, y, color }) => ({ x, y, color })));
+}
+
+// The photo to send while editing: a copy whose longest side is PREVIEW_SIDES working sizes
+// (the photo itself when it is no larger, or when this browser cannot read it), and the
+// scale from the photo's pixels to the copy's.
+async function previewCopy(item) {
+  const size = $("size-label").hidden ? null : Number($("size").value);
+  const side = size ? size * PREVIEW_SIDES : Infinity;
+  if (item.small && item.small.side === side) return item.small;
+  const whole = { side, file: item.file, sx: 1, sy: 1 };
+  const { width, height } = item.size || {};
+  if (!item.previewable || !width || Math.max(width, height) <= side) return (item.small = whole);
+  const scale = side / Math.max(width, height);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  try {
+    const bitmap = await createImageBitmap(item.file, { imageOrientation: "from-image" });
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+  } catch (e) {
+    return (item.small = whole);
+  }
+  // PNG where the photo may be transparent, else a fine JPEG (smaller to send)
+  const type = /png|webp|gif/.test(item.file.type) ? "image/png" : "image/jpeg";
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, type, 0.92));
+  if (!blob) return (item.small = whole);
+  const name = item.name.replace(/\.[^.]*$/, "") + (type === "image/png" ? ".png" : ".jpg");
+  item.small = { side, file: new File([blob], name, { type }), sx: canvas.width / width, sy: canvas.height / height,
+                 width: canvas.width, height: canvas.height };
+  return item.small;
+}
+
+// Hints (or a point) in the copy's pixels: scaled, and kept inside it.
+function scaled(small, p) {
+  if (small.sx === 1 && small.sy === 1) return { ...p };
+  const x = Math.min(Math.round(p.x * small.sx * 100) / 100, small.width - 0.01);
+  const y = Math.min(Math.round(p.y * small.sy * 100) / 100, small.height - 0.01);
+  return { ...p, x, y };
+}
+
+// After each change to a photo's hints: a new preview, and the full-size result later.
+// `live`: a marker being dragged, or the free colour picker being moved: no cancel (the
+// server would still do the work asked of it), the latest state is sent when the request in
+// flight is answered.
+function hintsChanged(item, live = false) {
+  item.hintsRev++;
+  item.hintError = null;
+  item.refused = false;
+  clearTimeout(item.refineTimer);
+  stopRefine(item);
+  if (item.status === "error" && !checkFile(item.file)) {
+    redo(item);  // the photo failed before: colorize it again, hints and all
+  } else if (live && item.preview.busy) {
+    item.preview.again = true;
+  } else {
+    preview(item);
+  }
+  if (item === selected) update();
+}
+
+// A full-size result being made for older hints is not wanted any more.
+function stopRefine(item) {
+  if (!item.quiet || !WORKING.has(item.status)) return;
+  if (running === item) {
+    running = null;
+    item.request.abort();
+    item.request = null;
+  }
+  item.status = "done";
+  item.quiet = false;
+  changed(item);
+  pump();
+}
+
+let previewToken = 0;
+
+async function preview(item) {
+  if (item.preview.xhr) item.preview.xhr.abort();
+  const token = ++previewToken;
+  Object.assign(item.preview, { busy: true, xhr: null, again: false, token });
+  const small = await previewCopy(item);
+  if (item.preview.token !== token) return;  // a newer call sends its own
+  const rev = item.hintsRev;  // the hints as they are now (a drag may have moved one meanwhile)
+  item.preview.again = false;
+  const fields = requestFields(null, ["vibrance", "decoding", "size"]);
+  if (previewFormat) fields.push(["format", previewFormat]);
+  if (item.hints.length) fields.push(["hints", hintsJson(item.hints.map((h) => scaled(small, h)))]);
+  const settled = () => {
+    Object.assign(item.preview, { busy: false, xhr: null });
+    if (item.preview.again) preview(item);
+  };
+  item.preview.xhr = sendColorize(small.file, fields, {
+    upload() {},
+    uploaded() {},
+    done(blob) {
+      if (item.preview.url) URL.revokeObjectURL(item.preview.url);
+      Object.assign(item.preview, { url: URL.createObjectURL(blob), rev });
+      settled();
+      refineLater(item);
+      if (item === selected) update();
+    },
+    failed(message, status) {
+      settled();
+      if (status === 422 && small.file !== item.file) {
+        refine(item);  // the full-size request says it in the photo's own pixels
+      } else {
+        Object.assign(item, { hintError: message, refused: true });
+        if (item === selected) update();
+      }
+    },
+  });
+  if (item === selected) update();
+}
+
+// The full-size result for the hints as they are, once the edits have stopped.
+function refineLater(item) {
+  clearTimeout(item.refineTimer);
+  if (item.status !== "done" || fresh(item) || item.preview.busy || item.refused) return;
+  item.refineTimer = setTimeout(() => refine(item), REFINE_AFTER_MS);
+}
+
+function refine(item) {
+  clearTimeout(item.refineTimer);
+  if (WORKING.has(item.status) || fresh(item) && item.status === "done") return;
+  item.quiet = item.status === "done";
+  redo(item);
+}
+
+// ---- markers and the picker
+
+function markerSize() {
+  const width = $("compare").getBoundingClientRect().width;
+  return Math.round(Math.min(24, Math.max(14, width / 40)));
+}
+
+// The markers of the photo on screen, in % of the photo: they follow the view's scale.
+function renderHints() {
+  if (!hintsAvailable) return;
+  const item = selected;
+  const layer = $("hint-layer");
+  const on = activeTool === "hints" && Boolean(item && item.size) && !$("work").hidden;
+  layer.hidden = !on;
+  const n = item ? item.hints.length : 0;
+  $("hint-count").textContent = !item ? "" : n === 0 ? "No hints" : n === 1 ? "1 hint" : `${n} hints`;
+  $("hints-save").disabled = !n;
+  $("hints-clear").disabled = !n;
+  $("hints-load").setAttribute("aria-disabled", String(!item));
+  $("hint-error").textContent = (item && item.hintError) || "";
+  $("hint-error").hidden = !(item && item.hintError);
+  document.body.dataset.hints = !item ? "" : item.preview.busy ? "previewing" : item.status === "done" && fresh(item)
+    ? "ready" : "updating";
+  if (!on) {
+    layer.replaceChildren();
+    return;
+  }
+  layer.style.setProperty("--marker", `${markerSize()}px`);
+  const { width, height } = item.size;
+  const points = item.hints.map((h, i) => [h, i]);
+  if (editor.pending) points.push([editor.pending, null]);
+  while (layer.children.length > points.length) layer.lastChild.remove();
+  points.forEach(([p, i], k) => {
+    let b = layer.children[k];  // the same elements while they last (a focused marker stays focused)
+    if (!b) {
+      b = document.createElement("button");
+      b.type = "button";
+      b.className = "hint-marker";
+      layer.append(b);
+    }
+    b.style.left = `${((p.x + 0.5) / width) * 100}%`;
+    b.style.top = `${((p.y + 0.5) / height) * 100}%`;
+    b.dataset.x = p.x;
+    b.dataset.y = p.y;
+    b.classList.toggle("pending", i === null);
+    if (i === null) {
+      delete b.dataset.index;
+      b.style.removeProperty("--c");
+      b.setAttribute("aria-label", `new hint at ${p.x}, ${p.y}: choose its colour`);
+    } else {
+      b.dataset.index = i;
+      b.style.setProperty("--c", p.color);
+      b.setAttribute("aria-label", `hint at ${p.x}, ${p.y}: ${p.color}`);
+    }
+    b.setAttribute("aria-pressed", String(p === editor.hint || p === editor.pending));
+  });
+  placePicker();
+}
+
+// The picker beside its point, inside the window.
+function placePicker() {
+  const picker = $("picker");
+  if (picker.hidden) return;
+  const point = editor.pending || editor.hint;
+  const item = selected;
+  if (!point || !item || !item.size) return;
+  const box = $("compare").getBoundingClientRect();
+  const px = box.left + ((point.x + 0.5) / item.size.width) * box.width;
+  const py = box.top + ((point.y + 0.5) / item.size.height) * box.height;
+  const w = picker.offsetWidth, h = picker.offsetHeight, gap = 18;
+  let left = px + gap;
+  if (left + w > window.innerWidth - 8) left = Math.max(8, px - gap - w);
+  const top = Math.min(Math.max(8, py - h / 3), Math.max(8, window.innerHeight - h - 8));
+  picker.style.left = `${left}px`;
+  picker.style.top = `${top}px`;
+}
+
+function openPicker() {
+  const item = selected;
+  const point = editor.pending || editor.hint;
+  editor.open = true;
+  $("picker-title").textContent = editor.pending ? `Colour at ${point.x}, ${point.y}` : `Hint at ${point.x}, ${point.y}`;
+  $("hint-remove").disabled = !editor.hint;
+  if (editor.hint) $("hint-color").value = editor.hint.color;
+  $("picker").hidden = false;
+  renderHints();
+  suggest(item, point);
+}
+
+function closePicker() {
+  if (editor.suggest) editor.suggest.abort();
+  editor.suggest = null;
+  editor.pending = null;
+  editor.open = false;
+  $("picker").hidden = true;
+  renderHints();
+}
+
+// The model's likeliest colours at the point (given the photo's other hints), as swatches,
+// likeliest first, each with its probability.
+async function suggest(item, point) {
+  if (editor.suggest) editor.suggest.abort();
+  const control = new AbortController();
+  editor.suggest = control;
+  const box = $("swatches");
+  box.replaceChildren(Object.assign(document.createElement("p"), { className: "hint", textContent: "Asking the model…" }));
+  let message;
+  try {
+    const small = await previewCopy(item);
+    const others = item.hints.filter((h) => h !== point).map((h) => scaled(small, h));
+    const at = scaled(small, point);
+    const form = new FormData();
+    form.append("image", small.file, small.file.name);
+    for (const [name, value] of requestFields(null, ["vibrance", "decoding", "size"])) form.append(name, value);
+    if (others.length) form.append("hints", hintsJson(others));
+    form.append("x", at.x);
+    form.append("y", at.y);
+    const r = await fetch("/api/suggest", { method: "POST", body: form, signal: control.signal });
+    const body = await r.json().catch(() => null);
+    if (r.ok && body && Array.isArray(body.colors)) {
+      if (control !== editor.suggest) return;
+      showSwatches(body.colors, point);
+      return;
+    }
+    message = (body && body.error) || `the server answered ${r.status}`;
+  } catch (e) {
+    if (control.signal.aborted) return;
+    message = "could not reach the server";
+  }
+  if (control !== editor.suggest) return;
+  box.replaceChildren(Object.assign(document.createElement("p"), { className: "hint",
+                                                                    textContent: `No suggestions: ${message}` }));
+  placePicker();
+}
+
+function percent(p) {
+  return p >= 0.095 ? `${Math.round(p * 100)}%` : p >= 0.001 ? `${(p * 100).toFixed(1)}%` : "<0.1%";
+}
+
+function showSwatches(colors, point) {
+  const buttons = colors.map((c) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "swatch";
+    b.dataset.color = c.color;
+    b.title = `${c.color}: the model gives it ${percent(c.probability)} here`;
+    b.setAttribute("aria-pressed", String(Boolean(editor.hint && editor.hint.color === c.color)));
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.style.background = c.color;
+    const p = document.createElement("span");
+    p.className = "p";
+    p.textContent = percent(c.probability);
+    b.append(chip, p);
+    b.addEventListener("click", () => chooseColour(c.color));
+    return b;
+  });
+  $("swatches").replaceChildren(...buttons);
+  // the free picker starts at the model's best guess for a new point
+  if (point === editor.pending && colors.length) $("hint-color").value = colors[0].color;
+  placePicker();
+}
+
+// A colour chosen in the picker: the new point becomes a hint, or the hint changes colour.
+// `live`: one of the free picker's many changes while it is dragged (see hintsChanged).
+function chooseColour(color, live = false) {
+  const item = selected;
+  if (!item) return;
+  if (editor.pending) {
+    const hint = { x: editor.pending.x, y: editor.pending.y, color };
+    item.hints.push(hint);
+    editor.hint = hint;
+    editor.pending = null;
+    $("hint-remove").disabled = false;
+    $("picker-title").textContent = `Hint at ${hint.x}, ${hint.y}`;
+  } else if (editor.hint) {
+    if (editor.hint.color === color) return;
+    editor.hint.color = color;
+  } else {
+    return;
+  }
+  for (const s of $("swatches").querySelectorAll(".swatch")) s.setAttribute("aria-pressed", String(s.dataset.color === color));
+  hintsChanged(item, live);
+}
+
+function removeHint() {
+  const item = selected;
+  const hint = editor.hint;
+  if (!item || !hint) return;
+  item.hints = item.hints.filter((h) => h !== hint);
+  editor.hint = null;
+  closePicker();
+  hintsChanged(item);
+}
+
+function clearHints() {
+  const item = selected;
+  if (!item || !item.hints.length) return;
+  item.hints = [];
+  editor.hint = null;
+  closePicker();
+  hintsChanged(item);
+}
+
+// Another photo on screen, or no photo: nothing is being edited.
+function resetEditor() {
+  editor.hint = null;
+  editor.press = null;
+  closePicker();
+}
+
+addTool("hints", {
+  cursor: "crosshair",
+  enter() {
+    splitBeforeHints = $("split").value;
+    $("split").value = 0;  // the result over the whole photo
+    updateSplit();
+    renderHints();
+  },
+  leave() {
+    if (splitBeforeHints !== null) $("split").value = splitBeforeHints;
+    splitBeforeHints = null;
+    updateSplit();
+    resetEditor();
+  },
+  down(event) {
+    const item = selected;
+    editor.press = null;
+    if (!item || !item.size) return;
+    const marker = event.target.closest(".hint-marker");
+    if (marker && marker.dataset.index !== undefined) {
+      editor.press = { hint: item.hints[Number(marker.dataset.index)], x: event.clientX, y: event.clientY, moved: false };
+      return;
+    }
+    if (marker) return;  // the new point itself
+    editor.hint = null;
+    editor.pending = photoPoint(event);
+    openPicker();
+  },
+  move(event) {
+    const press = editor.press;
+    if (!press || !selected) return;
+    if (!press.moved && Math.hypot(event.clientX - press.x, event.clientY - press.y) < DRAG_PX) return;
+    if (!press.moved) {
+      press.moved = true;
+      editor.hint = press.hint;
+      if (editor.open) closePicker();
+    }
+    const p = photoPoint(event);
+    if (p.x === press.hint.x && p.y === press.hint.y) return;
+    Object.assign(press.hint, p);
+    hintsChanged(selected, true);
+  },
+  up() {
+    const press = editor.press;
+    editor.press = null;
+    if (!press || !selected) return;
+    editor.hint = press.hint;
+    editor.pending = null;
+    if (press.moved) {
+      renderHints();  // the last position is sent when the preview in flight is answered
+    } else {
+      openPicker();
+    }
+  },
+});
+
+// A marker activated from the keyboard (Enter or Space; a pointer's click is the tool's):
+// its picker.
+function openMarkerByKey(event) {
+  const marker = event.target.closest(".hint-marker");
+  if (event.detail !== 0 || !marker || marker.dataset.index === undefined || !selected) return;
+  editor.hint = selected.hints[Number(marker.dataset.index)];
+  editor.pending = null;
+  openPicker();
+}
+
+function onHintKey(event) {
+  if (!hintsAvailable || activeTool !== "hints") return;
+  const target = event.target;
+  const typing = target && (target.tagName === "SELECT" || target.tagName === "TEXTAREA" ||
+                            target.tagName === "INPUT" && target.type !== "color" && target.type !== "button");
+  if (event.key === "Escape" && (editor.open || editor.hint)) {
+    editor.hint = null;
+    closePicker();
+  } else if ((event.key === "Delete" || event.key === "Backspace") && editor.hint && !typing) {
+    event.preventDefault();
+    removeHint();
+  }
+}
+
+// ---- save and load
+
+function saveHints() {
+  const item = selected;
+  if (!item || !item.hints.length) return;
+  const text = JSON.stringify(item.hints.map(({ x, y, color }) => ({ x, y, color })), null, 1) + "\n";
+  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = item.name.replace(/\.[^.]*$/, "") + "-hints.json";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// A hints file's list, checked as the server checks it (colorizer.hints), and inside the
+// photo; Error with the reason otherwise.
+function checkHints(data, size) {
+  if (!Array.isArray(data)) throw new Error('hints must be a JSON list of {"x": ..., "y": ..., "color": "#RRGGBB"}');
+  return data.map((h, i) => {
+    const keys = h && typeof h === "object" && !Array.isArray(h) ? Object.keys(h).sort().join() : "";
+    if (keys !== "color,x,y") throw new Error(`hint ${i + 1}: must be {"x": ..., "y": ..., "color": "#RRGGBB"}`);
+    for (const name of ["x", "y"]) {
+      if (typeof h[name] !== "number" || !Number.isFinite(h[name]) || h[name] < 0) {
+        throw new Error(`hint ${i + 1}: ${name} must be a pixel position (a number, 0 or more)`);
+      }
+    }
+    if (typeof h.color !== "string" || !/^#[0-9a-fA-F]{6}$/.test(h.color)) {
+      throw new Error(`hint ${i + 1}: colour must be #RRGGBB (six hexadecimal digits)`);
+    }
+    if (size && !(h.x < size.width && h.y < size.height)) {
+      throw new Error(`hint ${i + 1} (${h.x},${h.y},${h.color}): outside the ${size.width}x${size.height} photo`);
+    }
+    return { x: h.x, y: h.y, color: h.color.toLowerCase() };
+  });
+}
+
+async function loadHints(file) {
+  const item = selected;
+  if (!item) return;
+  let hints;
+  try {
+    let data;
+    try {
+      data = JSON.parse(await file.text());
+    } catch (e) {
+      throw new Error("not valid JSON");
+    }
+    hints = checkHints(data, item.size);
+  } catch (e) {
+    item.hintError = `${file.name}: ${e.message}`;
+    update();
+    return;
+  }
+  item.hints = hints;
+  resetEditor();
+  if (activeTool !== "hints") setTool("hints");  // to see them
+  hintsChanged(item);
+}
+
 // ---------------------------------------------------------------- downloads
+
+// Whether the photo's result is for its hints as they are now (else a new one is coming).
+function fresh(item) {
+  return item.resultRev === item.hintsRev;
+}
 
 function updateDownload(item) {
   const a = $("download");
-  if (item && item.url) {
+  if (item && item.url && fresh(item)) {
     a.href = item.url;
     a.download = item.filename;
     a.setAttribute("aria-disabled", "false");
@@ -609,7 +1174,7 @@ async function makeZip(entries) {
 async function downloadAll() {
   const taken = new Map();
   const entries = [];
-  for (const item of items.filter((i) => i.status === "done")) {
+  for (const item of items.filter((i) => i.status === "done" && fresh(i))) {
     const dot = item.filename.lastIndexOf(".");
     const [stem, ext] = dot > 0 ? [item.filename.slice(0, dot), item.filename.slice(dot)] : [item.filename, ""];
     const n = (taken.get(item.filename) || 0) + 1;
@@ -638,7 +1203,10 @@ function setupDrop() {
     e.preventDefault();
     over(false);
     const files = e.dataTransfer && e.dataTransfer.files;
-    if (files && files.length) addFiles([...files]);
+    if (!files || !files.length) return;
+    // a hints file dropped on a photo: its hints
+    if (hintsAvailable && selected && files.length === 1 && /\.json$/i.test(files[0].name)) loadHints(files[0]);
+    else addFiles([...files]);
   });
 }
 
@@ -655,6 +1223,22 @@ function setup() {
     $(id).addEventListener("change", () => { if (selected && !checkFile(selected.file)) redo(selected); });
   }
   $("cancel").addEventListener("click", cancel);
+  // the hints tool (shown by setupHints when the model takes hints)
+  for (const button of document.querySelectorAll("[data-tool-button]")) {
+    button.addEventListener("click", () => setTool(button.dataset.toolButton));
+  }
+  $("hint-color").addEventListener("input", (e) => chooseColour(e.target.value, true));
+  $("hint-layer").addEventListener("click", openMarkerByKey);
+  $("hint-remove").addEventListener("click", removeHint);
+  $("picker-done").addEventListener("click", closePicker);
+  $("hints-save").addEventListener("click", saveHints);
+  $("hints-clear").addEventListener("click", clearHints);
+  $("hints-file").addEventListener("change", (e) => {
+    if (e.target.files.length) loadHints(e.target.files[0]);
+    e.target.value = "";
+  });
+  document.addEventListener("keydown", onHintKey);
+  window.addEventListener("scroll", placePicker, { passive: true });
   $("download-all").addEventListener("click", downloadAll);
   window.addEventListener("resize", fitViewer);
   loadSettings().then(() => { $("controls-hint").hidden = false; });

@@ -58,6 +58,8 @@ class TrainConfig:
     hints: bool = option(False, "train a hint-aware network (unet): point hints simulated as Zhang et al. 2017 do; "
                                 "with --init a plain model gains hint inputs that start at zero (it colorizes as before); "
                                 "a hint-aware --init model trains with hints anyway")
+    hint_lr_scale: float = option(10.0, "the hint inputs' learning rate, as a multiple of --lr (they start at zero and see "
+                                        "sparse inputs)")
     # not on the command line
     min_chroma: float = option(3.0, "training photos of lower mean chroma are skipped (near-grayscale)", cli=False)
     pretrained: bool = option(True, "start a new model's encoder from ImageNet weights", cli=False)

@@ -196,8 +196,13 @@ def train(config, given=None):
     model = model.to(memory_format=torch.channels_last)
 
     # the optimizer and the schedule (warm-up, then cosine), and where a resumed run was
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
+    # the hint inputs start at zero and see sparse inputs: they learn at hint_lr_scale x the rate
+    hint_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(("hint_in.", "hint_out."))]
+    hint_ids = {id(p) for p in hint_params}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in hint_ids], "scale": 1.0}]
+    if hint_params:
+        groups.append({"params": hint_params, "scale": config.hint_lr_scale})
+    opt = torch.optim.Adam(groups, lr=lr)
     spe = max(1, len(train_set) // config.batch)  # steps per epoch
     total = max(1, int(round(config.epochs * spe)))
     step, history = 0, []
@@ -251,7 +256,7 @@ def train(config, given=None):
                 lab = lab.to(device).contiguous(memory_format=torch.channels_last)
                 stop.hold = True  # a signal now takes effect once the step is complete
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, total, lr, config.warmup)
+                    g["lr"] = lr_at(step, total, lr, config.warmup) * g.get("scale", 1.0)
                 hints = None
                 if model.takes_hints:  # simulated point hints, the same ones again on resume
                     hints = simulate_hints(lab, np.random.default_rng([config.seed, 2_000_003, step]))
