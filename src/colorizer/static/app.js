@@ -918,6 +918,7 @@ function chooseColour(color, live = false) {
     return;
   }
   for (const s of $("swatches").querySelectorAll(".swatch")) s.setAttribute("aria-pressed", String(s.dataset.color === color));
+  if (!live) $("hint-color").value = color;  // the free picker shows the hint's colour
   hintsChanged(item, live);
 }
 
