@@ -103,11 +103,11 @@ def test_existing_outputs_are_refused_once_with_the_count_and_the_flags(tmp_path
 def test_ctrl_c_says_how_many_are_done_and_the_command_that_resumes(tmp_path, tiny_model_path):
     d = tmp_path / "in"
     d.mkdir()
-    n = 40
+    n = 40  # photos large enough that the batch takes seconds even on an idle machine: the signal lands mid-batch
     for i in range(n):
-        gradient_image(160, 120, "L", seed=i).save(d / f"p{i:02d}.png")
+        gradient_image(1024, 768, "L", seed=i).save(d / f"p{i:02d}.png")
     out = tmp_path / "out"
-    args = ["colorize", str(d), "-o", str(out), "--model", tiny_model_path, "--size", "64", "--overwrite", "-q"]
+    args = ["colorize", str(d), "-o", str(out), "--model", tiny_model_path, "--size", "512", "--overwrite", "-q"]
     proc = subprocess.Popen([sys.executable, "-m", "colorizer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     done = lambda: os.path.isdir(out) and sum(f.endswith(".png") and not f.startswith(".") for f in os.listdir(out)) >= 2

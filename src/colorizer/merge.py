@@ -49,22 +49,33 @@ def _merge_matrix():
     return m[:, [0, 2, 1]].float().contiguous()               # in the buffer's order X, Z, Y
 
 
+def _prepare(L, ab_small, dtype):
+    """What both merges start from: L as finite float32 (NaN/inf kept out of the table
+    lookups), the output array (H, W, 3) of `dtype`, a,b upsampled along the rows of the
+    output (cols, (2, h, W)), and the source rows and weights of the vertical upsampling."""
+    L = np.ascontiguousarray(L, dtype=np.float32)
+    if not np.isfinite(L).all():
+        L = np.nan_to_num(L, nan=0.0, posinf=100.0, neginf=0.0)
+    H, W = L.shape
+    out = np.empty((H, W, 3), dtype=dtype)
+    if H == 0 or W == 0:
+        return L, out, None, None, None, None
+    ab_small = torch.nan_to_num(ab_small.detach().float().cpu(), posinf=0.0, neginf=0.0).contiguous()
+    c0, c1, cw = _bilinear_weights(W, ab_small.shape[2])
+    r0, r1, rw = _bilinear_weights(H, ab_small.shape[1])
+    cols = torch.lerp(ab_small[:, :, c0], ab_small[:, :, c1], cw)  # (2, h, W)
+    return L, out, cols, r0, r1, rw
+
+
 def merge_full_res(L, ab_small, strip=None):
     """Upsample a,b (2, h, w) bilinearly (align_corners=False) to L's size (H, W) and
     convert Lab to RGB uint8 (H, W, 3), in strips of `strip` rows (default: about
     64k pixels) so that memory stays small on large photos. Equal, within one level,
     to F.interpolate + color.lab_to_rgb + round."""
-    L = np.ascontiguousarray(L, dtype=np.float32)
-    if not np.isfinite(L).all():  # keep NaN/inf out of the table lookup
-        L = np.nan_to_num(L, nan=0.0, posinf=100.0, neginf=0.0)
-    H, W = L.shape
-    out = np.empty((H, W, 3), dtype=np.uint8)
-    if H == 0 or W == 0:
+    L, out, cols, r0, r1, rw = _prepare(L, ab_small, np.uint8)
+    if out.size == 0:
         return out
-    ab_small = torch.nan_to_num(ab_small.detach().float().cpu(), posinf=0.0, neginf=0.0).contiguous()
-    c0, c1, cw = _bilinear_weights(W, ab_small.shape[2])
-    r0, r1, rw = _bilinear_weights(H, ab_small.shape[1])
-    cols = torch.lerp(ab_small[:, :, c0], ab_small[:, :, c1], cw)  # (2, h, W)
+    H, W = L.shape
     cols[0].mul_(1 / 500)    # a/500 and -b/200: added to fy they give fx and fz
     cols[1].mul_(-1 / 200)
     rw = rw[:, None]
@@ -117,17 +128,10 @@ def merge_full_res16(L, ab_small, strip=None):
     """As merge_full_res, into 16-bit sRGB (H, W, 3) uint16: L* kept at its full precision
     (a 16-bit input's), a,b upsampled the same way, Lab -> sRGB by lab.lab_to_rgb in float32
     and rounded to 16 bits (no table: 65536 levels). In strips of rows, as merge_full_res."""
-    L = np.ascontiguousarray(L, dtype=np.float32)
-    if not np.isfinite(L).all():
-        L = np.nan_to_num(L, nan=0.0, posinf=100.0, neginf=0.0)
-    H, W = L.shape
-    out = np.empty((H, W, 3), dtype=np.uint16)
-    if H == 0 or W == 0:
+    L, out, cols, r0, r1, rw = _prepare(L, ab_small, np.uint16)
+    if out.size == 0:
         return out
-    ab_small = torch.nan_to_num(ab_small.detach().float().cpu(), posinf=0.0, neginf=0.0).contiguous()
-    c0, c1, cw = _bilinear_weights(W, ab_small.shape[2])
-    r0, r1, rw = _bilinear_weights(H, ab_small.shape[1])
-    cols = torch.lerp(ab_small[:, :, c0], ab_small[:, :, c1], cw)  # (2, h, W)
+    H, W = L.shape
     rows = max(1, min(H, int(strip) if strip else _STRIP_PIXELS // W))
     Lt = torch.from_numpy(L)
     for y0 in range(0, H, rows):
