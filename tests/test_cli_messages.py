@@ -108,8 +108,10 @@ def test_ctrl_c_says_how_many_are_done_and_the_command_that_resumes(tmp_path, ti
         gradient_image(1024, 768, "L", seed=i).save(d / f"p{i:02d}.png")
     out = tmp_path / "out"
     args = ["colorize", str(d), "-o", str(out), "--model", tiny_model_path, "--size", "512", "--overwrite", "-q"]
+    # SIGINT back to its default in the child: a test run started in the background (CI) inherits it ignored
     proc = subprocess.Popen([sys.executable, "-m", "colorizer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     done = lambda: os.path.isdir(out) and sum(f.endswith(".png") and not f.startswith(".") for f in os.listdir(out)) >= 2
     sent = signal_when({"int": (proc, done, signal.SIGINT)}, timeout=120)
     _, err = proc.communicate(timeout=60)

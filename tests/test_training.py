@@ -363,9 +363,12 @@ def test_trainconfig_check():
 # --- Ctrl-C in the process ------------------------------------------------------------------------
 
 def test_ctrl_c_writes_a_checkpoint_at_the_step_reached_and_resume_continues(photo_dir, tmp_path, monkeypatch, capsys,
-                                                                           reference):
+                                                                           reference, request):
     """Ctrl-C (SIGINT) in the middle of step 3: the step is completed, a checkpoint at step 3
     is written, the message says how to resume, and the resumed run equals the reference."""
+    # SIGINT as in a terminal, also when the suite itself runs in the background with it ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     calls = {"n": 0}
     real = training_loop.compute_loss
 
