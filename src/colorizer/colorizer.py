@@ -12,7 +12,7 @@ from .backends import load_backend
 from .image_io import read_lightness
 from .model_files import WeightsError
 from .options import ColorizeOptions
-from .pipeline import colorize_image, hint_image, predict_ab, to_working_size
+from .pipeline import check_hints, colorize_image, network_input, predict_ab
 from .suggest import top_colours
 
 
@@ -91,16 +91,14 @@ class Colorizer:
         options = self.options(options, **changes)
         if not self.predicts_classes:
             raise ValueError(f"{self.name} predicts no colour classes: it has no suggestions")
+        check_hints(self.backend, options)
         L, _, _ = read_lightness(image, max_pixels=options.max_pixels)
         H, W = L.shape
         if not (0 <= x < W and 0 <= y < H):
             raise ValueError(f"point ({x:g},{y:g}) is outside the {W}x{H} photo")
-        small = to_working_size(L, options.size)
-        hints = hint_image(options.hints, L.shape, small.shape[-2:]) if self.backend.takes_hints else None
-        if options.hints and hints is None:
-            raise ValueError("this model takes no hints (it was not trained with them)")
+        small, hints = network_input(L, self.backend, options)
         with torch.inference_mode():
-            logits = self.backend(small, hints)["logits"].cpu() if hints is not None else self.backend(small)["logits"].cpu()
+            logits = self.backend(small, hints)["logits"].cpu()
         h, w = logits.shape[-2:]
         weights = self.extra.get("class_weights")
         return top_colours(logits, None if weights is None else weights.cpu(), self.extra["bins"].cpu(),

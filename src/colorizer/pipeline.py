@@ -74,23 +74,35 @@ def hint_image(hints, full_shape, working):
     return image
 
 
+def check_hints(backend, options):
+    """ValueError when the options carry hints and the model takes none (said before any
+    image is read)."""
+    if options.hints and not backend.takes_hints:
+        raise ValueError("this model takes no hints (it was not trained with them)")
+
+
+def network_input(L, backend, options):
+    """Full-resolution L* (H, W) -> the network's input: L at the working size (1, 1, h, w)
+    and, for a hint-aware network, the options' hints as an image (None otherwise).
+    ValueError for a hint outside the photo."""
+    small = to_working_size(L, options.size)
+    return small, (hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints else None)
+
+
 @torch.inference_mode()
 def predict_ab(backend, decoder, L_small, vibrance, hints=None):
     """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
     hint-aware network) -> a,b (B, 2, h', w') on the CPU."""
-    outputs = backend(L_small) if hints is None else backend(L_small, hints)
-    return decoder(outputs, vibrance, consume=True).cpu()
+    return decoder(backend(L_small, hints), vibrance, consume=True).cpu()
 
 
 def colorize_image(source, backend, decoder, options):
     """Read `source` (a path, bytes, file object or PIL image), colorize it with `backend`
     and `decoder` as `options` say (ColorizeOptions), and return a ColorizeOutput.
     ValueError when options.hints do not fit the photo or the model takes no hints."""
-    if options.hints and not backend.takes_hints:
-        raise ValueError("this model takes no hints (it was not trained with them)")
+    check_hints(backend, options)
     L, alpha, notes, metadata = read_image(source, max_pixels=options.max_pixels)
-    small = to_working_size(L, options.size)
-    hints = hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints else None
+    small, hints = network_input(L, backend, options)
     ab = predict_ab(backend, decoder, small, options.vibrance, hints)[0]
     image = Image.fromarray(merge_full_res(L, ab), "RGB")
     if alpha is not None:

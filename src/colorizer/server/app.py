@@ -83,6 +83,19 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
     app.state.colorizer, app.state.gate, app.state.limits = colorizer, gate, limits
     install_error_handlers(app)
 
+    async def infer(fn, *args):
+        """fn(*args) in the inference pool, its errors answered as the API's: a bad or too large
+        image (422/413), a bad value only the photo can tell (hints or a point outside it, hints
+        for a model that takes none: 422), out of memory (503)."""
+        try:
+            return await gate.run(fn, *args)
+        except ImageError as e:
+            raise ApiError(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
+        except ValueError as e:
+            raise ApiError(422, str(e)) from None
+        except MemoryError:
+            raise ApiError(503, "out of memory, try a smaller image") from None
+
     @app.post("/api/colorize", summary="Colorize a photo", openapi_extra={"requestBody": body},
               responses=COLORIZE_RESPONSES, response_class=Response,
               description="Send a photo as multipart/form-data in the field `image`; the answer is the colorized "
@@ -99,14 +112,7 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
             asked = parse_colorize_form(form, fields, max_pixels)
             options, notes = usable(colorizer, asked)
             pil_format, media_type, ext = FORMATS[asked.format]
-            try:
-                data, more_notes = await gate.run(colorize_to_bytes, colorizer, asked.upload.file, options, pil_format)
-            except ImageError as e:
-                raise ApiError(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
-            except ValueError as e:  # hints outside the photo, or for a model that takes none
-                raise ApiError(422, str(e)) from None
-            except MemoryError:
-                raise ApiError(503, "out of memory, try a smaller image") from None
+            data, more_notes = await infer(colorize_to_bytes, colorizer, asked.upload.file, options, pil_format)
             notes = more_notes + notes
             headers = {"Content-Disposition": f'attachment; filename="{download_name(asked.upload.filename, ext)}"',
                        "Cache-Control": "no-store"}
@@ -135,13 +141,8 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
             point = {name: parse_field(SUGGEST_FIELDS[name], field_text(form, name)) for name in SUGGEST_FIELDS}
             if point["x"] is None or point["y"] is None:
                 raise ApiError(422, "send the point as form fields 'x' and 'y' (pixels of the photo)")
-            try:
-                colors = await gate.run(lambda: colorizer.suggest(asked.upload.file, point["x"], point["y"], k=point["k"],
-                                                                  options=asked.options))
-            except ImageError as e:
-                raise ApiError(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
-            except ValueError as e:
-                raise ApiError(422, str(e)) from None
+            colors = await infer(lambda: colorizer.suggest(asked.upload.file, point["x"], point["y"], k=point["k"],
+                                                           options=asked.options))
             return {"colors": colors}
         finally:
             if form is not None:
