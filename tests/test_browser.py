@@ -613,6 +613,9 @@ def test_hints_save_load_per_photo_and_a_refused_hint(browser, hint_server, tmp_
         given = [{"x": 10, "y": 20, "color": "#FF0000"}, {"x": 700.5, "y": 500, "color": "#00ff00"}]
         (tmp_path / "saved.json").write_text(json.dumps(given))
         page.set_input_files("#hints-file", str(tmp_path / "saved.json"))
+        # the file is read asynchronously (FileReader): wait for the hints tool to take it
+        page.wait_for_selector('#compare[data-tool="hints"]', timeout=10_000)
+        page.wait_for_function("document.querySelectorAll('.hint-marker').length === 2", timeout=10_000)
         assert page.get_attribute("#compare", "data-tool") == "hints"
         assert markers(page) == [[10, 20, False], [700.5, 500, False]]
         wait_ready(page, href)
