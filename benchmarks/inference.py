@@ -212,7 +212,9 @@ def throughput(a, cols, eccv):
     for key, col in cols:
         spinning = getattr(col.backend, "spinning", False)
         batches = (1,) if spinning else BATCHES  # the spinning variant: only what shows the difference
-        plans.append((key, backend_label(col), "network forward (the backend's call)", col.backend, batches))
+        reads = col.decoder(ColorizeOptions()).reads(col.backend.outputs)  # what the product asks of the network
+        plans.append((key, backend_label(col), "network forward (the backend's call)",
+                      (lambda c, r: lambda x: c.backend(x, outputs=r))(col, reads), batches))
         if not spinning:
             plans.append((key, backend_label(col), "forward + a,b decode (predict_ab)", col.predict_ab, batches))
         plans.append((key, backend_label(col), "Colorizer.colorize, PIL in -> PIL out", (lambda c: lambda: c.colorize(pic))(col),
@@ -266,7 +268,7 @@ def stages(a, col, jpeg):
         small = to_working_size(L, options.size)
         t.append(time.perf_counter())
         with torch.inference_mode():
-            outputs = col.backend(small)
+            outputs = col.backend(small, outputs=decoder.reads(col.backend.outputs))
             t.append(time.perf_counter())
             ab = decoder(outputs, options.vibrance, consume=True).cpu()[0]
         t.append(time.perf_counter())
@@ -402,7 +404,7 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
     a.backend_list = [b.strip() for b in a.backends.split(",") if b.strip()]
     if "onnxruntime" in a.backend_list and onnxruntime_missing():
-        print("onnxruntime is not installed: PyTorch only (pip install onnxruntime onnx)", file=sys.stderr)
+        print("onnxruntime is not installed: PyTorch only (pip install onnxruntime)", file=sys.stderr)
         a.backend_list.remove("onnxruntime")
     if a.worker:
         return worker(a)

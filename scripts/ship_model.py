@@ -10,7 +10,10 @@ The model file keeps its decoding as colorizer.decoding reads it:
 alias), --blend annealed-mean's regression fallback (it applies when a user switches to
 annealed-mean). Settings the file already has are kept unless changed here; files with the
 older "decode" metadata are converted. The settings are checked by creating the decoders,
-as Colorizer.load does, before anything is written.
+as Colorizer.load does, before anything is written. NAME.onnx, the network exported for
+ONNX Runtime (the default backend on the CPU), is written beside the weights from them
+(--no-onnx: not), so that the two always hold the same network.
+To export it again alone: colorizer export unet -o src/colorizer/weights/unet.onnx
 """
 import argparse
 import json
@@ -50,6 +53,9 @@ def main(argv=None):
     ap.add_argument("--blend", type=float, help="annealed-mean: regression fallback where the colour classes are uncertain")
     ap.add_argument("--trained-on", help="one line: data and budget")
     ap.add_argument("--out", help="write here instead of src/colorizer/weights/NAME.safetensors")
+    ap.add_argument("--no-onnx", dest="onnx", action="store_false",
+                    help="do not export NAME.onnx beside the weights (by default it is, for ONNX Runtime, the default "
+                         "backend on the CPU; needs the onnx package)")
     a = ap.parse_args(argv)
     try:
         arch, config, info, state, extra = read_model_file(a.model)
@@ -70,7 +76,26 @@ def main(argv=None):
     write_model_file(out, arch, config, state, extra, dtype=torch.float16, info=info)
     shown = {k: v for k, v in info.items() if k != "history"}
     print(f"{out}: {arch}, {os.path.getsize(out) / 1e6:.1f} MB, info {json.dumps(shown)}")
+    if a.onnx:
+        ship_onnx(out)
     return 0
+
+
+def ship_onnx(weights):
+    """Export the shipped weights beside them (NAME.onnx, what the default `auto` backend
+    runs in ONNX Runtime), checked against PyTorch; a stale export of older weights is
+    removed when the network does not export (colorizer.export.UNSUPPORTED)."""
+    from colorizer.export import UNSUPPORTED, export_model
+    arch = read_model_file(weights)[0]
+    onnx = os.path.splitext(weights)[0] + ".onnx"
+    if arch in UNSUPPORTED:
+        if os.path.exists(onnx):
+            os.unlink(onnx)
+        print(f"{weights}: no ONNX export ({arch}: {UNSUPPORTED[arch]})")
+        return
+    result = export_model(weights, onnx)
+    print(f"{onnx}: {result.bytes / 1e6:.1f} MB, max |ONNX Runtime - PyTorch| "
+          f"{max(result.max_difference.values(), default=float('nan')):.2g}")
 
 
 if __name__ == "__main__":

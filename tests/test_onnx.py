@@ -1,23 +1,26 @@
 """ONNX export (colorizer.export, `colorizer export`) and the ONNX Runtime backend
 (colorizer.backends.onnxruntime, `--backend onnxruntime`): the exported network matches
 PyTorch, the file describes itself, the cache, and the one-line errors."""
+import json
 import os
 import sys
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
 from colorizer import Colorizer  # noqa: E402
-from colorizer.backends import NAMES, BackendError, load_backend  # noqa: E402
+from colorizer.backends import NAMES, BackendError, choose, load_backend  # noqa: E402
 from colorizer.backends.onnxruntime import OrtBackend  # noqa: E402
+from colorizer.bundled import resolve_model, shipped_onnx  # noqa: E402
 from colorizer.cli import colorize as cli_colorize  # noqa: E402
 from colorizer.cli import main  # noqa: E402
-from colorizer.export import FORMAT, cache_dir, export_model, read_metadata  # noqa: E402
+from colorizer.export import FORMAT, cache_dir, export_model, file_sha256, read_metadata  # noqa: E402
 from colorizer.metrics import ciede2000  # noqa: E402
 from colorizer.model_files import WeightsError, read_model_file  # noqa: E402
 from colorizer.options import ColorizeOptions  # noqa: E402
@@ -51,7 +54,7 @@ def test_export_passes_the_checker_and_describes_itself(tiny_onnx, tiny_model_pa
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["L"] == result.inputs
-    assert [o.name for o in model.graph.output] == ["logits", "ab"] == result.outputs
+    assert [o.name for o in model.graph.output] == ["logits", "ab", "logits_pool2"] == result.outputs
     # batch, height and width are dynamic
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 1, "height", "width"]
@@ -69,10 +72,10 @@ def test_export_passes_the_checker_and_describes_itself(tiny_onnx, tiny_model_pa
     for k in extra0:
         assert torch.equal(extra[k], extra0[k].float())
     assert inputs["L"]["multiple_of"] == 32 and "reflect" in inputs["L"]["padding"]
-    assert set(outputs) == {"logits", "ab"}
+    assert set(outputs) == {"logits", "ab", "logits_pool2"}
     assert "colorizer_version" in props and "sha256" in props["source"]
     # export_model ran it in ONNX Runtime and compared it with PyTorch
-    assert set(result.max_difference) == {"logits", "ab"} and max(result.max_difference.values()) < 1e-4
+    assert set(result.max_difference) == {"logits", "ab", "logits_pool2"} and max(result.max_difference.values()) < 1e-4
 
 
 def test_the_decoding_settings_travel_in_the_file(tmp_path):
@@ -97,6 +100,30 @@ def test_onnxruntime_matches_pytorch_logits(tiny_onnx, tiny_colorizer, shape):
     for k in want:
         assert got[k].shape == want[k].shape
         assert (got[k] - want[k]).abs().max() < 1e-4, k
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 64, 96), (1, 1, 50, 70)])
+def test_both_backends_give_the_pooled_scores_min_risk_reads(tiny_onnx, tiny_colorizer, shape):
+    """Asked for the pooled scores, each backend computes only them: the logits averaged over
+    2x2 blocks (at multiples of 32), or the logits themselves where blocks would straddle
+    the padding; min-risk decodes either to the same a,b as from the full logits."""
+    ort_backend = OrtBackend.load(tiny_onnx[0]).backend
+    L = torch.rand(*shape, generator=torch.Generator().manual_seed(3)) * 100
+    full = tiny_colorizer.backend(L)
+    decoder = tiny_colorizer.decoders["min-risk"]
+    for backend in (tiny_colorizer.backend, ort_backend):
+        assert "logits_pool2" in backend.outputs and decoder.reads(backend.outputs) == ("logits_pool2",)
+        got = backend(L, outputs=decoder.reads(backend.outputs))
+        if shape[-1] % 32 == 0 and shape[-2] % 32 == 0:
+            assert set(got) == {"logits_pool2"}
+            assert (got["logits_pool2"] - F.avg_pool2d(full["logits"], 2)).abs().max() < 1e-4
+        else:
+            assert set(got) == {"logits"} and (got["logits"] - full["logits"]).abs().max() < 1e-4
+        ab = decoder(got, 0.62)
+        assert ab.shape == full["logits"].shape[:1] + (2,) + full["logits"].shape[2:]
+        assert (ab - decoder(full, 0.62)).abs().max() < 1e-3
+    with pytest.raises(ValueError, match="no output"):
+        ort_backend(L, outputs=("logits", "colour"))
 
 
 def test_colorize_output_matches_pytorch(tiny_onnx, tiny_colorizer):
@@ -194,6 +221,53 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "s.onnx")
 
 
+def test_export_without_the_onnx_package_says_how_to_install_it(tmp_path, monkeypatch, tiny_model_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", tiny_model_path, "-o", str(tmp_path / "t.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert one_line_error(err) and "pip install onnx" in err and not os.path.exists(tmp_path / "t.onnx")
+
+
+# --- the default backend and the shipped export ------------------------------------------------------
+
+def test_auto_runs_the_bundled_default_in_onnxruntime_and_the_rest_in_pytorch(tiny_model_path, tiny_onnx):
+    assert choose() == choose("default") == choose("unet", device="cpu") == "onnxruntime"
+    assert choose("seed") == "torch"                      # its network does not export
+    assert choose(tiny_model_path) == "torch"             # a model file of one's own: no export to trust
+    assert choose(tiny_onnx[0]) == "onnxruntime"          # an exported file
+    assert choose("default", device="cuda") == "torch"    # a GPU
+    assert choose("default", backend="torch") == "torch" and choose(tiny_model_path, "onnxruntime") == "onnxruntime"
+    c = Colorizer.load()
+    assert c.backend.name == "onnxruntime" and os.path.samefile(c.path, shipped_onnx(resolve_model()[0]))
+    assert Colorizer.load("seed").backend.name == "torch"
+
+
+def test_the_shipped_export_is_the_bundled_weights_network():
+    """weights/unet.onnx was exported from weights/unet.safetensors (scripts/ship_model.py):
+    its metadata names those bytes, and it computes what PyTorch computes from them."""
+    weights, _ = resolve_model("unet")
+    path = shipped_onnx(weights)
+    assert path and path.endswith("unet.onnx")
+    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    arch, config, info, extra, _, outputs = read_metadata(props, path)
+    arch0, config0, info0, _, extra0 = read_model_file(weights)
+    assert (arch, config, info) == (arch0, config0, info0) and set(outputs) == {"logits", "ab", "logits_pool2"}
+    assert json.loads(props["source"])["sha256"] == file_sha256(weights), \
+        "unet.onnx is stale: colorizer export unet -o src/colorizer/weights/unet.onnx"
+    L = torch.rand(1, 1, 96, 64, generator=torch.Generator().manual_seed(4)) * 100
+    want = load_backend("unet", "torch", "cpu").backend(L)
+    got = load_backend("unet", "onnxruntime").backend(L)
+    for k in want:
+        assert (got[k] - want[k]).abs().max() < 1e-3, k
+
+
+def test_the_default_colours_are_the_same_with_either_backend():
+    img = gradient_image(150, 110, "L", seed=5)
+    a = np.asarray(Colorizer.load().colorize(img).image, dtype=np.int16)
+    b = np.asarray(Colorizer.load(backend="torch").colorize(img).image, dtype=np.int16)
+    assert np.abs(a - b).max() <= 1 and ciede2000(a / 255.0, b / 255.0) < 0.01
+
+
 # --- the cache of exports ---------------------------------------------------------------------------
 
 def test_a_model_file_is_exported_once_into_the_cache(tmp_path, monkeypatch, tiny_model_path, tiny_colorizer):
@@ -252,9 +326,12 @@ def test_missing_corrupt_or_foreign_onnx_files_are_one_line_errors(tmp_path, cap
 
 def test_an_onnx_file_with_the_torch_backend_is_a_one_line_error(tmp_path, tiny_onnx, capsys):
     gradient_image(40, 30, "L").save(tmp_path / "a.png")
-    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", tiny_onnx[0]]) == 2
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", tiny_onnx[0],
+                 "--backend", "torch"]) == 2
     err = capsys.readouterr().err
     assert one_line_error(err) and "--backend onnxruntime" in err
+    # the default backend (auto) runs it in ONNX Runtime
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", tiny_onnx[0]]) == 0
 
 
 def test_without_onnxruntime_the_flag_says_how_to_install_it(tmp_path, monkeypatch, tiny_model_path, capsys):
@@ -263,15 +340,17 @@ def test_without_onnxruntime_the_flag_says_how_to_install_it(tmp_path, monkeypat
     assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--backend", "onnxruntime",
                  "--model", tiny_model_path]) == 2
     err = capsys.readouterr().err
-    assert one_line_error(err) and "pip install onnxruntime onnx" in err and "not installed" in err
+    assert one_line_error(err) and "pip install onnxruntime" in err and "not installed" in err
     with pytest.raises(BackendError, match="pip install"):
         Colorizer.load(tiny_model_path, backend="onnxruntime")
-    # the torch backend does not need it
+    # the torch backend does not need it, and auto falls back to it, even for the bundled default
     assert Colorizer.load(tiny_model_path, device="cpu").backend.name == "torch"
+    assert Colorizer.load(device="cpu").backend.name == "torch"
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2")]) == 0
 
 
 def test_unknown_backend_and_devices(tiny_model_path):
-    with pytest.raises(ValueError, match="backend must be one of torch, onnxruntime"):
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, onnxruntime"):
         Colorizer.load(tiny_model_path, backend="tensorrt")
     with pytest.raises(BackendError, match="runs on the CPU"):
         Colorizer.load(tiny_model_path, backend="onnxruntime", device="cuda")

@@ -62,6 +62,11 @@ def test_ship_model_writes_fp16_with_the_decoding_it_was_given(tiny_model_path, 
             assert torch.equal(state[k], v), k
     assert torch.equal(extra["bins"], extra0["bins"])
     assert os.path.getsize(out) < os.path.getsize(tiny_model_path)
+    # beside it, the same network exported for ONNX Runtime, from the fp16 weights just written
+    onnx_path = tmp_path / "shipped.onnx"
+    assert str(onnx_path) in r.stdout and onnx_path.is_file()
+    shipped = Colorizer.load(str(onnx_path))
+    assert shipped.backend.name == "onnxruntime" and shipped.info == info
 
     # it loads and decodes as said: min-risk by default, annealed-mean with the blend on request
     col = Colorizer.load(str(out), device="cpu")

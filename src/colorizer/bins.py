@@ -8,6 +8,10 @@ import torch
 
 from .lab import in_gamut
 
+# the networks' scores over the classes averaged over 2x2 blocks of pixels: an output a
+# network gives on request (colorizer.networks.UNet) for decoders that average anyway
+# (min-risk decoding), a quarter of the work of the full-resolution "logits"
+POOLED_LOGITS = "logits_pool2"
 GRID = 10.0        # bin size in a,b units
 AB_RANGE = 110.0   # bin centres lie on multiples of GRID within +-AB_RANGE
 

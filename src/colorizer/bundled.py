@@ -1,5 +1,6 @@
-"""The models that ship inside the package (src/colorizer/weights/NAME.safetensors) and
-how a user names a model: a bundled name, "default", or a path to a model file."""
+"""The models that ship inside the package (src/colorizer/weights/NAME.safetensors, and
+NAME.onnx, the same network exported for ONNX Runtime, where it exports) and how a user
+names a model: a bundled name, "default", or a path to a model file."""
 import os
 from importlib import resources
 
@@ -14,6 +15,18 @@ def weights_dir():
 
 def available_models():
     return sorted(p.name[: -len(".safetensors")] for p in weights_dir().iterdir() if p.name.endswith(".safetensors"))
+
+
+def shipped_onnx(path):
+    """The ONNX export that ships beside a bundled model's weights (weights/NAME.onnx, made by
+    scripts/ship_model.py from those weights), or None: for model files of one's own, and for
+    bundled models whose network does not export (seed)."""
+    path = str(path)
+    folder = str(weights_dir())
+    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(folder) or not path.endswith(".safetensors"):
+        return None
+    onnx = path[: -len(".safetensors")] + ".onnx"
+    return onnx if os.path.isfile(onnx) else None
 
 
 def resolve_model(name_or_path=None):

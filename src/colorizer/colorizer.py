@@ -19,20 +19,22 @@ from .suggest import top_colours
 class Colorizer:
     """A model ready to colorize. Safe to share between threads."""
 
-    def __init__(self, backend, decoders, default_decoding, extra=None, info=None, name="model", arch=None):
+    def __init__(self, backend, decoders, default_decoding, extra=None, info=None, name="model", arch=None, path=""):
         self.backend = backend
+        self.path = str(path)                    # the file the backend runs (.safetensors or .onnx)
         self.decoders = dict(decoders)           # every rule this model can use, created once
         self.default_decoding = default_decoding  # the model file's own rule
         self.extra, self.info, self.name, self.arch = dict(extra or {}), dict(info or {}), name, arch
 
     @classmethod
     def load(cls, model=None, device=None, backend=None):
-        """A bundled model by name ("default", "seed", ...) or a .safetensors model file, run
-        by `backend`: "torch" (None: the default) or "onnxruntime" (which also takes a .onnx
-        file from `colorizer export`, and exports a bundled or .safetensors model on first
-        use into a cache, see colorizer.export). WeightsError with a one-line reason when the
-        model cannot be used; BackendError when the backend cannot run here (onnxruntime not
-        installed: the message says how to install it)."""
+        """A bundled model by name ("default", "seed", ...), a .safetensors model file or a
+        .onnx file from `colorizer export`, run by `backend`: "auto" (None: the default;
+        ONNX Runtime on the CPU for the bundled default and .onnx files, PyTorch otherwise,
+        see colorizer.backends.choose), "torch" or "onnxruntime" (which exports a model
+        without a shipped export on first use into a cache, see colorizer.export).
+        WeightsError with a one-line reason when the model cannot be used; BackendError when
+        the backend cannot run here (the message says how to install what is missing)."""
         loaded = load_backend(model, backend, device)
         backend, path, name, arch, info, extra = loaded.backend, loaded.path, loaded.name, loaded.arch, loaded.info, loaded.extra
         if "logits" in backend.outputs and "bins" not in extra:
@@ -42,7 +44,7 @@ class Colorizer:
             default, decoders = decoding.for_model(info, extra, backend.outputs)
         except ValueError as e:
             raise WeightsError(f"{path}: bad decoding settings in the model file ({e})") from None
-        return cls(backend, decoders, default, extra, info, name=name, arch=arch)
+        return cls(backend, decoders, default, extra, info, name=name, arch=arch, path=path)
 
     @property
     def predicts_classes(self):

@@ -7,6 +7,9 @@ The graph is the network only: L* in, the network's outputs out.
                       and a mask (1 where the user gave a colour), zeros elsewhere
     output  "logits"  float32 (batch, Q, height/2, width/2): scores over the Q colour classes
     output  "ab"      float32 (batch, 2, height/2, width/2): the regression head's a,b
+    output  "logits_pool2"  float32 (batch, Q, height/4, width/4): the logits averaged over 2x2
+                      blocks (what min-risk decoding reads: the head on averaged features, a
+                      quarter of its work); a runtime computes only the outputs asked for
 
 Batch, height and width are dynamic, but height and width must be multiples of 32: the
 network reflect-pads its input to a multiple of 32 inside, and that padding depends on the
@@ -52,8 +55,9 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .backends import INSTALL_HINT, BackendError
+from .backends import EXPORT_HINT, BackendError
 from .backends.pytorch import TorchBackend
+from .bins import POOLED_LOGITS
 from .bundled import resolve_model
 from .files import atomic_write, display
 from .model_files import WeightsError, read_model_file
@@ -91,7 +95,16 @@ OUTPUTS = {
                          "(softmax(logits / T), then min-risk or annealed mean)"},
     "ab": {"shape": ["batch", 2, "height/2", "width/2"], "dtype": "float32",
            "values": "a,b of the regression head, in CIELAB units"},
+    POOLED_LOGITS: {"shape": ["batch", "Q", "height/4", "width/4"], "dtype": "float32",
+                    "values": "the logits averaged over 2x2 blocks (min-risk decoding reads these); ask only for the "
+                              "outputs you use: the runtime computes nothing else"},
 }
+
+
+def graph_outputs(network):
+    """The names of the graph's outputs: the network's, and the pooled scores of a class network."""
+    names = tuple(network.output_names)
+    return (*names, POOLED_LOGITS) if "logits" in names else names
 
 
 class _Outputs(nn.Module):
@@ -102,8 +115,9 @@ class _Outputs(nn.Module):
         self.network = network
 
     def forward(self, L, hints=None):
-        out = self.network(L) if hints is None else self.network(L, hints)
-        return tuple(out[k] for k in self.network.output_names)
+        names = graph_outputs(self.network)
+        out = self.network(L, outputs=names) if hints is None else self.network(L, hints, outputs=names)
+        return tuple(out[k] for k in names)
 
 
 def export_network(network, opset=OPSET, source="model"):
@@ -111,7 +125,7 @@ def export_network(network, opset=OPSET, source="model"):
     ExportError when the exporter cannot express it."""
     import onnx
     network = network.cpu().eval()
-    names = list(network.output_names)
+    names = list(graph_outputs(network))
     h, w = _TRACE_SHAPE
     args = (torch.full((1, 1, h, w), 50.0),)
     inputs = ["L"]
@@ -120,7 +134,8 @@ def export_network(network, opset=OPSET, source="model"):
         inputs.append("hints")
     axes = {"batch": 0, "height": 2, "width": 3}
     dynamic = {k: {i: a for a, i in axes.items()} for k in inputs}
-    dynamic.update({k: {0: "batch", 2: "height/2", 3: "width/2"} for k in names})
+    dynamic.update({k: {0: "batch", 2: "height/4" if k == POOLED_LOGITS else "height/2",
+                        3: "width/4" if k == POOLED_LOGITS else "width/2"} for k in names})
     buf = io.BytesIO()
     with warnings.catch_warnings():  # the exporter's notes on the frozen padding, which is why it is outside
         warnings.simplefilter("ignore")
@@ -281,7 +296,7 @@ def export_model(model=None, out="model.onnx", opset=OPSET, check_runtime=True):
     try:
         import onnx
     except ImportError:
-        raise BackendError(f"exporting to ONNX needs the onnx package: {INSTALL_HINT}") from None
+        raise BackendError(f"exporting to ONNX needs the onnx package, which is not installed: {EXPORT_HINT}") from None
     source, name = resolve_model(model)
     arch, config, info, state, extra = read_model_file(source)
     if arch in UNSUPPORTED:
@@ -289,12 +304,12 @@ def export_model(model=None, out="model.onnx", opset=OPSET, check_runtime=True):
     network = TorchBackend.from_state(arch, config, state, "cpu", source=source).network
     proto = export_network(network, opset, source=source)
     props = metadata(arch, config, info, extra, os.path.basename(source), file_sha256(source), opset,
-                     network.takes_hints, network.output_names)
+                     network.takes_hints, graph_outputs(network))
     for k, v in props.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     proto.producer_name, proto.producer_version = "colorizer", __version__
-    proto.doc_string = (f"colorizer {arch} network ({name}): L* -> {', '.join(network.output_names)}; "
+    proto.doc_string = (f"colorizer {arch} network ({name}): L* -> {', '.join(graph_outputs(network))}; "
                         f"height and width multiples of {MULTIPLE}; see the metadata 'inputs' and 'outputs'")
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
@@ -304,7 +319,7 @@ def export_model(model=None, out="model.onnx", opset=OPSET, check_runtime=True):
             f.write(data)
     atomic_write(str(out), write)
     inputs = ["L", "hints"] if network.takes_hints else ["L"]
-    result = Exported(str(out), arch, inputs, list(network.output_names), len(data))
+    result = Exported(str(out), arch, inputs, list(graph_outputs(network)), len(data))
     if check_runtime:
         result.max_difference = _compare(data, network)
         worst = max(result.max_difference.values(), default=0.0)
@@ -332,10 +347,11 @@ def _compare(data, network):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    got = session.run(list(network.output_names), feeds)
+    names = graph_outputs(network)
+    got = session.run(list(names), feeds)
     with torch.inference_mode():
-        want = network(*args)
-    return {k: float((torch.from_numpy(g) - want[k]).abs().max()) for k, g in zip(network.output_names, got)}
+        want = network(*args, outputs=names)
+    return {k: float((torch.from_numpy(g) - want[k]).abs().max()) for k, g in zip(names, got)}
 
 
 # --- the cache of exports for --backend onnxruntime --------------------------------------------

@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .bins import POOLED_LOGITS
+
 AB_SCALE = 110.0  # tanh output * AB_SCALE = a,b
 HINT_CHANNELS = 3  # point hints: a / AB_SCALE, b / AB_SCALE, mask
 
@@ -103,7 +105,7 @@ class SeedNet(nn.Module):
             conv_bn_relu(w, w // 2), nn.Conv2d(w // 2, 2, 3, padding=1),
         )
 
-    def forward(self, L):
+    def forward(self, L, outputs=None):
         x, (H, W) = pad_to_multiple(L, 8)
         feats = self.encoder(L_norm(x))
         emb = self.embedder(L).to(feats.dtype)
@@ -173,7 +175,12 @@ class UNet(nn.Module):
     def output_names(self):
         return ("logits", "ab") if self.reg_head is not None else ("logits",)
 
-    def forward(self, L, hints=None):
+    def forward(self, L, hints=None, outputs=None):
+        """L (B, 1, H, W) (and hints) -> a dict of the outputs named in `outputs` (default:
+        output_names): "logits" and "ab" at ceil(H/2) x ceil(W/2), and on request
+        POOLED_LOGITS, the logits averaged over 2x2 blocks (what min-risk decoding uses:
+        computed as the head on averaged features, a quarter of the head's work), given for
+        inputs whose H and W are multiples of 32 (for others, "logits" comes instead)."""
         x, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
         x = self.stem(l_to_lite_input(x))
         if self.hint_in is not None:
@@ -197,10 +204,29 @@ class UNet(nn.Module):
         if self.hint_out is not None:
             y = y + self.hint_out(hints)
         h, w = (H + 1) // 2, (W + 1) // 2
-        out = {"logits": self.cls_head(y)[:, :, :h, :w].float()}
-        if self.reg_head is not None:
-            out["ab"] = torch.tanh(self.reg_head(y)[:, :, :h, :w].float()) * AB_SCALE
+        out = {}
+        for name in self.wanted(outputs, H, W):
+            if name == "logits":
+                out[name] = self.cls_head(y)[:, :, :h, :w].float()
+            elif name == POOLED_LOGITS:  # the head is a 1x1 convolution: head(mean) = mean(head)
+                out[name] = self.cls_head(F.avg_pool2d(y, 2)).float()
+            else:
+                out[name] = torch.tanh(self.reg_head(y)[:, :, :h, :w].float()) * AB_SCALE
         return out
+
+    def wanted(self, outputs, H, W):
+        """The outputs to compute for an H x W input: `outputs` (default: output_names), with
+        POOLED_LOGITS replaced by "logits" where the pooled scores would not be exact (H or W
+        not a multiple of 32: the blocks would straddle the padding). ValueError for a name
+        the network does not have."""
+        if outputs is None:
+            return self.output_names
+        unknown = set(outputs) - {*self.output_names, POOLED_LOGITS}
+        if unknown:
+            raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))} (it has "
+                             f"{', '.join((*self.output_names, POOLED_LOGITS))})")
+        exact = H % 32 == 0 and W % 32 == 0
+        return tuple(dict.fromkeys("logits" if n == POOLED_LOGITS and not exact else n for n in outputs))
 
 
 ARCHS = {"seed": SeedNet, "unet": UNet}

@@ -92,8 +92,9 @@ def network_input(L, backend, options):
 @torch.inference_mode()
 def predict_ab(backend, decoder, L_small, vibrance, hints=None):
     """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
-    hint-aware network) -> a,b (B, 2, h', w') on the CPU."""
-    return decoder(backend(L_small, hints), vibrance, consume=True).cpu()
+    hint-aware network) -> a,b (B, 2, h', w') on the CPU. The network computes only the
+    outputs the decoder reads."""
+    return decoder(backend(L_small, hints, outputs=decoder.reads(backend.outputs)), vibrance, consume=True).cpu()
 
 
 def colorize_image(source, backend, decoder, options):

@@ -13,6 +13,7 @@ import os
 import torch
 import torch.nn.functional as F
 
+from ..bins import POOLED_LOGITS
 from ..export import MULTIPLE, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
@@ -83,13 +84,15 @@ class OrtBackend(Backend):
         backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning)
         names = [i.name for i in session.get_inputs()]
         if "L" not in names or set(names) - {"L", "hints"} or not backend.outputs \
-                or set(backend.outputs) - {"logits", "ab"}:
+                or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS} or backend.outputs == (POOLED_LOGITS,):
             raise WeightsError(f"{path}: the graph's inputs ({', '.join(names)}) and outputs "
                                f"({', '.join(backend.outputs)}) are not a colorizer network's")
         return LoadedModel(backend, arch, config, info, extra, path, name)
 
-    def __call__(self, L, hints=None):
-        """L (B, 1, h, w) -> outputs (CPU torch tensors); `hints` (B, 3, h, w) for a hint-aware network."""
+    def __call__(self, L, hints=None, outputs=None):
+        """L (B, 1, h, w) -> outputs (CPU torch tensors); `hints` (B, 3, h, w) for a hint-aware
+        network; `outputs`: the names to compute (default: the network's own, without the
+        pooled scores; ONNX Runtime runs only what they need)."""
         if hints is not None and not self.takes_hints:
             raise ValueError("this network takes no hints (it was not trained with them)")
         L = L.detach().to("cpu", torch.float32)
@@ -101,10 +104,21 @@ class OrtBackend(Backend):
             else:  # zeros where the image was padded: no hint there
                 hints = F.pad(hints.detach().to("cpu", torch.float32), (0, x.shape[-1] - W, 0, x.shape[-2] - H))
             feeds["hints"] = hints.contiguous().numpy()
-        got = self.session.run(list(self.outputs), feeds)
+        if outputs is None:
+            names = [k for k in self.outputs if k != POOLED_LOGITS]
+        else:
+            unknown = set(outputs) - {*self.outputs, POOLED_LOGITS}
+            if unknown:
+                raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))}")
+            exact = POOLED_LOGITS in self.outputs and x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
+            names = list(dict.fromkeys("logits" if k == POOLED_LOGITS and not exact else k for k in outputs))
+        got = self.session.run(names, feeds)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
-        for k, v in zip(self.outputs, got):
+        for k, v in zip(names, got):
+            if k == POOLED_LOGITS:
+                out[k] = torch.from_numpy(v)
+                continue
             t = torch.from_numpy(v)
             out[k] = t if tuple(t.shape[-2:]) == (h, w) else t[..., :h, :w]
         return out

@@ -1,6 +1,7 @@
 """The PyTorch backend: the network in PyTorch, in eval mode, on one device."""
 import torch
 
+from ..bins import POOLED_LOGITS
 from ..model_files import WeightsError
 from ..networks import build_model
 from . import Backend
@@ -36,8 +37,9 @@ class TorchBackend(Backend):
 
     @property
     def outputs(self):
-        """The names of the network's outputs."""
-        return self.network.output_names
+        """The names of the network's outputs (and of the pooled scores it gives on request)."""
+        names = self.network.output_names
+        return (*names, POOLED_LOGITS) if "logits" in names else names
 
     @property
     def takes_hints(self):
@@ -45,8 +47,10 @@ class TorchBackend(Backend):
         return self.network.takes_hints
 
     @torch.inference_mode()
-    def __call__(self, L, hints=None):
-        """L (B, 1, h, w) -> outputs; `hints` (B, 3, h, w) for a hint-aware network."""
+    def __call__(self, L, hints=None, outputs=None):
+        """L (B, 1, h, w) -> outputs; `hints` (B, 3, h, w) for a hint-aware network;
+        `outputs`: the names to compute (default: the network's output_names)."""
+        kwargs = {} if outputs is None else {"outputs": tuple(outputs)}
         if hints is None:
-            return self.network(L.to(self.device))
-        return self.network(L.to(self.device), hints.to(self.device))
+            return self.network(L.to(self.device), **kwargs)
+        return self.network(L.to(self.device), hints.to(self.device), **kwargs)

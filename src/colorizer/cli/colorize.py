@@ -1,7 +1,7 @@
 """colorizer colorize: files and folders in, colorized files out (the batch engine)."""
 import sys
 
-from .common import error, option_help, parse_options
+from .common import BACKEND_HELP, error, option_help, parse_options
 
 
 def add_parser(sub):
@@ -14,12 +14,10 @@ def add_parser(sub):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
     p.add_argument("--model", default=None,
-                   help="bundled model name, .safetensors path, or .onnx file (with --backend onnxruntime) "
+                   help="bundled model name, .safetensors path, or .onnx file (from colorizer export) "
                         "(default: the bundled default)")
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
-                   help="what runs the network: torch (PyTorch, the default) or onnxruntime (ONNX Runtime on the CPU; needs "
-                        "pip install onnxruntime onnx; a bundled or .safetensors model is exported to ONNX on first use, "
-                        "into a cache it names)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help=BACKEND_HELP)
     p.add_argument("--size", default=None, help=option_help("size"))
     p.add_argument("--vibrance", default=None, help=option_help("vibrance"))
     p.add_argument("--decoding", default=None, metavar="{min-risk,annealed-mean,regression}", help=option_help("decoding"))

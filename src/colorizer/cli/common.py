@@ -4,6 +4,12 @@ import sys
 
 from ..files import display
 
+BACKEND_HELP = ("what runs the network: auto (the default: ONNX Runtime on the CPU for the bundled default model and "
+                ".onnx files, about twice as fast as PyTorch with the same colours; PyTorch for your own .safetensors "
+                "models, seed, or a GPU), torch (PyTorch, on any device), or onnxruntime (ONNX Runtime on the CPU; a "
+                "model without a shipped export is exported on first use into a cache it names, which needs the onnx "
+                "package: pip install onnx)")
+
 
 def error(message, status=2):
     """Print 'colorizer: error: MESSAGE' (one line, escaped) and return the exit status."""

@@ -9,12 +9,14 @@ DESCRIPTION = (
     "for a hint-aware model, hints (batch, 3, height, width)), with batch, height and width dynamic but height and width "
     "MULTIPLES OF 32: pad the bottom and right edges by reflection up to a multiple of 32 first (the network's own padding "
     "depends on the shape, so it is not in the graph), then crop the outputs to half the unpadded size, rounded up. It "
-    "gives the colour-class scores ('logits') and/or a,b ('ab') at half resolution; the decoding to colours stays outside "
+    "gives the colour-class scores ('logits') and/or a,b ('ab') at half resolution, and the scores averaged over 2x2 "
+    "blocks ('logits_pool2', what min-risk decoding reads; a runtime computes only the outputs asked for); the decoding "
+    "to colours stays outside "
     "the graph (colorizer.decoding). The file's metadata describes it: architecture, config, the colour classes (bins), "
     "class weights and prior, the decoding settings, the input normalisation and the colorizer version. The file is "
     "checked with onnx.checker and, if ONNX Runtime is installed, run and compared with PyTorch. The unet models export; seed "
     "does not. Needs the onnx package "
-    "(pip install onnxruntime onnx).")
+    "(pip install onnx).")
 
 
 def add_parser(sub):

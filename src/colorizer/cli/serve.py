@@ -2,7 +2,7 @@
 import errno
 import os
 
-from .common import error
+from .common import BACKEND_HELP, error
 
 
 def add_parser(sub):
@@ -13,10 +13,10 @@ def add_parser(sub):
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--model", default=None,
-                   help="bundled model name, .safetensors path, or .onnx file (with --backend onnxruntime)")
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
-                   help="what runs the network: torch (PyTorch, the default) or onnxruntime (ONNX Runtime on the CPU; needs "
-                        "pip install onnxruntime onnx)")
+                   help="bundled model name, .safetensors path, or .onnx file (from colorizer export) "
+                        "(default: the bundled default)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help=BACKEND_HELP)
     p.add_argument("--max-mb", type=float, default=25, help="largest upload in megabytes (default 25)")
     p.add_argument("--max-megapixels", type=float, default=50, help="largest image in megapixels (default 50)")
     p.add_argument("--concurrency", type=int, default=0, help="inferences at once (default: number of cores)")

@@ -26,6 +26,9 @@ class AnnealedMean(Decoder):
     def settings(self):
         return {"blend": self.blend}
 
+    def reads(self, available):
+        return ("logits", "ab") if self.blend and "ab" in available else ("logits",)
+
     @staticmethod
     def temperature(vibrance):
         return max(0.02, 1.0 - float(vibrance))

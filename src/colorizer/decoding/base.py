@@ -13,6 +13,11 @@ class Decoder:
     needs = ""
     uses_vibrance = True
 
+    def reads(self, available):
+        """The outputs to ask the network for, of the `available` ones (a backend's
+        `outputs`): what __call__ reads, so that a backend computes no other."""
+        return (self.needs,)
+
     def __call__(self, outputs, vibrance, consume=False):
         """Decode `outputs` at `vibrance` (0..1). consume=True lets the decoder overwrite
         the outputs' tensors (no copy of the class scores: for callers that do not reuse them)."""

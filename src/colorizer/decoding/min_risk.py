@@ -3,7 +3,7 @@ under the model's calibrated class distribution (the default's decoding)."""
 import torch
 import torch.nn.functional as F
 
-from ..bins import ciede2000_matrix
+from ..bins import POOLED_LOGITS, ciede2000_matrix
 from .base import Decoder, no_more, number
 
 _CHUNK = 1 << 14  # pixels per chunk: bounds memory on large working sizes
@@ -39,7 +39,9 @@ class MinRisk(Decoder):
 
     pool 2 does a quarter of the work (the risk is a Q x Q product per pixel) and is as
     faithful on validation photos (benchmarks/sweep.py --risk-pool); the a,b of the
-    blocks is upsampled back (bilinear)."""
+    blocks is upsampled back (bilinear). With pool 2 it reads the network's scores
+    already averaged over 2x2 blocks (bins.POOLED_LOGITS) where the backend gives them,
+    the same numbers for a quarter of the network's last layer and no pooling here."""
 
     name = "min-risk"
     needs = "logits"
@@ -65,11 +67,19 @@ class MinRisk(Decoder):
     def temperature(cls, vibrance):
         return max(0.05, 1.0 - cls.SLOPE * float(vibrance))
 
+    def reads(self, available):
+        return (POOLED_LOGITS,) if self.pool == 2 and POOLED_LOGITS in available else ("logits",)
+
     def __call__(self, outputs, vibrance, consume=False):
-        logits = outputs["logits"]  # never changed: the pooled or divided copy is ours
-        B, Q, h, w = logits.shape
         T = self.temperature(vibrance)
         pool = self.pool
+        if POOLED_LOGITS in outputs and pool == 2 and "logits" not in outputs:
+            x = outputs[POOLED_LOGITS].float()  # the blocks' mean scores, from the network
+            B, Q, hp, wp = x.shape
+            h, w = 2 * hp, 2 * wp
+            return self._decode(x, T, B, Q, h, w, pool)
+        logits = outputs["logits"]  # never changed: the pooled or divided copy is ours
+        B, Q, h, w = logits.shape
         x = logits.float()
         if pool > 1 and min(h, w) >= 2 * pool:
             # pad (edge pixels repeated) to whole blocks so that the upsampled blocks line
@@ -80,12 +90,16 @@ class MinRisk(Decoder):
             x = _mean_pool(x, pool)
         else:
             pool = 1
+        return self._decode(x, T, B, Q, h, w, pool)
+
+    def _decode(self, x, T, B, Q, h, w, pool):
+        """Mean scores x (B, Q, hp, wp) of pool x pool blocks -> a,b (B, 2, h, w)."""
         hp, wp = x.shape[-2:]
         # one row of Q scores per pixel, contiguous: a softmax along the channels of an
         # (B, Q, h, w) tensor is ten times slower on a CPU
         x = x.permute(0, 2, 3, 1).reshape(-1, Q).div(T)
         x = torch.softmax(x.sub_(self.log_weights), dim=1)
-        ab = torch.empty(x.shape[0], 2, device=logits.device)
+        ab = torch.empty(x.shape[0], 2, device=x.device)
         for i in range(0, x.shape[0], _CHUNK):
             risk = x[i:i + _CHUNK] @ self.risk
             ab[i:i + _CHUNK] = torch.softmax(risk.mul_(-1.0 / self.tau), dim=1) @ self.bins
