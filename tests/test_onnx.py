@@ -126,6 +126,25 @@ def test_both_backends_give_the_pooled_scores_min_risk_reads(tiny_onnx, tiny_col
         ort_backend(L, outputs=("logits", "colour"))
 
 
+def test_fewer_outputs_run_a_graph_without_the_others(tiny_onnx, monkeypatch):
+    """ONNX Runtime runs the whole graph whatever is fetched: asked for the pooled scores
+    alone, the backend runs a session made without the other outputs (so without the
+    layers that only fed them), once, and gives the same numbers."""
+    backend = OrtBackend.load(tiny_onnx[0]).backend
+    L = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(5)) * 100
+    want = backend.session.run(["logits_pool2"], {"L": L.numpy()})[0]
+    got = backend(L, outputs=("logits_pool2",))["logits_pool2"].numpy()
+    session = backend.session_for(("logits_pool2",))
+    assert [o.name for o in session.get_outputs()] == ["logits_pool2"] and session is not backend.session
+    assert backend.session_for(("logits_pool2",)) is session  # made once
+    assert np.abs(got - want).max() < 1e-5
+    # without the onnx package (to edit the graph) the whole graph runs, with the same result
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    plain = OrtBackend.load(tiny_onnx[0]).backend
+    assert plain.session_for(("logits_pool2",)) is plain.session
+    assert np.abs(plain(L, outputs=("logits_pool2",))["logits_pool2"].numpy() - want).max() < 1e-5
+
+
 def test_colorize_output_matches_pytorch(tiny_onnx, tiny_colorizer):
     c = Colorizer.load(tiny_onnx[0], backend="onnxruntime")
     assert c.backend.name == "onnxruntime" and str(c.backend.device) == "cpu"

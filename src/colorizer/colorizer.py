@@ -44,6 +44,7 @@ class Colorizer:
             default, decoders = decoding.for_model(info, extra, backend.outputs)
         except ValueError as e:
             raise WeightsError(f"{path}: bad decoding settings in the model file ({e})") from None
+        backend.prepare(decoders[default].reads(backend.outputs))
         return cls(backend, decoders, default, extra, info, name=name, arch=arch, path=path)
 
     @property

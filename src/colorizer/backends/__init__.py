@@ -30,10 +30,16 @@ import torch
 from ..bundled import resolve_model, shipped_onnx
 from ..model_files import WeightsError, read_model_file
 
+# ONNX Runtime's official builds collect telemetry on Linux and macOS too (since 2026): on
+# loading they write a device id under ~/.cache/Microsoft/DeveloperTools and send events,
+# unless ORT_DISABLE_TELEMETRY=1 is set before it loads. colorizer opts out for its users,
+# before any of its modules imports onnxruntime (set ORT_DISABLE_TELEMETRY=0 to opt in).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 NAMES = ("auto", "torch", "onnxruntime")
 DEFAULT = "auto"
 INSTALL_HINT = "pip install onnxruntime (a dependency of photo-colorizer: reinstall it)"
-EXPORT_HINT = "pip install onnx (the `onnx` extra: pip install 'photo-colorizer[onnx]')"
+EXPORT_HINT = "pip install onnx (a dependency of photo-colorizer: reinstall it)"
 
 
 class BackendError(Exception):
@@ -47,6 +53,10 @@ class Backend:
     device = torch.device("cpu")
     outputs = ()           # the names of the network's outputs: "logits" and/or "ab"
     takes_hints = False    # whether the network takes point hints
+
+    def prepare(self, outputs):
+        """Get ready to compute `outputs` (a decoder's reads), so that the first call is not
+        slower than the others."""
 
     def __call__(self, L, hints=None, outputs=None):
         """L (B, 1, h, w) (and hints (B, 3, h, w)) -> a dict of output tensors (those named

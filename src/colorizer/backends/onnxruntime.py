@@ -9,6 +9,7 @@ inferences), and its threads do not spin while waiting for work: they share the 
 torch's (the decoding and the merge run in torch) and with other inferences, and spinning
 threads slowed the network down there (benchmarks/inference.py)."""
 import os
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -54,11 +55,19 @@ def _ort_errors():
 
 class OrtBackend(Backend):
     """An exported network in an ONNX Runtime session, on the CPU. Safe to call from
-    several threads at once (ONNX Runtime's sessions are)."""
+    several threads at once (ONNX Runtime's sessions are).
+
+    ONNX Runtime runs the whole graph whatever outputs are fetched, so a call that asks
+    for fewer outputs (a decoder's reads(): min-risk reads only the pooled scores) runs a
+    session of its own, made once from the same file with the other outputs taken out of
+    the graph (its optimiser then drops the layers that only fed them: for min-risk the
+    full-resolution class head and the a,b head, about a tenth of the network's time;
+    benchmarks/inference.py). Needs the onnx package to edit the graph; without it, the
+    whole graph runs."""
 
     name = "onnxruntime"
 
-    def __init__(self, session, multiple=MULTIPLE, spinning=False):
+    def __init__(self, session, multiple=MULTIPLE, spinning=False, path=None, threads=None):
         self.session = session
         self.spinning = bool(spinning)  # whether its threads may spin while they wait (see session_options)
         self.device = torch.device("cpu")
@@ -66,6 +75,39 @@ class OrtBackend(Backend):
         names = [i.name for i in session.get_inputs()]
         self.takes_hints = "hints" in names
         self.outputs = tuple(o.name for o in session.get_outputs())
+        self.path, self.threads = path, threads
+        self._sessions = {frozenset(self.outputs): session}  # by the outputs they compute
+        self._lock = threading.Lock()
+
+    def session_for(self, names):
+        """The session that computes just `names` (made on first use; the whole graph's
+        when the graph cannot be edited here)."""
+        key = frozenset(names)
+        found = self._sessions.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            if key not in self._sessions:
+                self._sessions[key] = self._pruned_session(key) or self.session
+            return self._sessions[key]
+
+    def prepare(self, outputs):
+        self.session_for(outputs)
+
+    def _pruned_session(self, names):
+        try:
+            import onnx
+        except ImportError:
+            return None
+        if not self.path:
+            return None
+        model = onnx.load(self.path)
+        keep = [o for o in model.graph.output if o.name in names]
+        del model.graph.output[:]
+        model.graph.output.extend(keep)
+        ort = require_onnxruntime()
+        return ort.InferenceSession(model.SerializeToString(), session_options(self.threads, self.spinning),
+                                    providers=["CPUExecutionProvider"])
 
     @classmethod
     def load(cls, path, name="model", threads=None, spinning=False):
@@ -81,7 +123,7 @@ class OrtBackend(Backend):
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise WeightsError(f"{path}: not a readable ONNX model ({reason[:120]})") from None
         arch, config, info, extra, inputs, _ = read_metadata(props, path)
-        backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning)
+        backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning, path, threads)
         names = [i.name for i in session.get_inputs()]
         if "L" not in names or set(names) - {"L", "hints"} or not backend.outputs \
                 or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS} or backend.outputs == (POOLED_LOGITS,):
@@ -112,7 +154,7 @@ class OrtBackend(Backend):
                 raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))}")
             exact = POOLED_LOGITS in self.outputs and x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
             names = list(dict.fromkeys("logits" if k == POOLED_LOGITS and not exact else k for k in outputs))
-        got = self.session.run(names, feeds)
+        got = self.session_for(names).run(names, feeds)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
         for k, v in zip(names, got):

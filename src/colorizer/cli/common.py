@@ -7,8 +7,7 @@ from ..files import display
 BACKEND_HELP = ("what runs the network: auto (the default: ONNX Runtime on the CPU for the bundled default model and "
                 ".onnx files, about twice as fast as PyTorch with the same colours; PyTorch for your own .safetensors "
                 "models, seed, or a GPU), torch (PyTorch, on any device), or onnxruntime (ONNX Runtime on the CPU; a "
-                "model without a shipped export is exported on first use into a cache it names, which needs the onnx "
-                "package: pip install onnx)")
+                "model without a shipped export is exported on first use into a cache it names)")
 
 
 def error(message, status=2):

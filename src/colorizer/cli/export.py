@@ -14,9 +14,8 @@ DESCRIPTION = (
     "to colours stays outside "
     "the graph (colorizer.decoding). The file's metadata describes it: architecture, config, the colour classes (bins), "
     "class weights and prior, the decoding settings, the input normalisation and the colorizer version. The file is "
-    "checked with onnx.checker and, if ONNX Runtime is installed, run and compared with PyTorch. The unet models export; seed "
-    "does not. Needs the onnx package "
-    "(pip install onnx).")
+    "checked with onnx.checker and run by ONNX Runtime and compared with PyTorch. The unet models export; seed "
+    "does not.")
 
 
 def add_parser(sub):

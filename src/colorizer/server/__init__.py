@@ -27,7 +27,7 @@ from .headers import download_name
 def serve(host="127.0.0.1", port=8000, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS,
           concurrency=os.cpu_count(), queue_size=DEFAULT_QUEUE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
           allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None):
-    """Load the model once (run by `backend`: torch or onnxruntime) and run the app with
+    """Load the model once (run by `backend`: auto, torch or onnxruntime) and run the app with
     uvicorn until interrupted."""
     import torch
     import uvicorn

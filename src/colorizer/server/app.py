@@ -55,9 +55,9 @@ def usable(colorizer, request):
 def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS,
                concurrency=os.cpu_count(), queue_size=DEFAULT_QUEUE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
                allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None):
-    """The FastAPI app. Pass a loaded `colorizer`, or `model` (a bundled name or a
-    .safetensors path, or a .onnx file with backend="onnxruntime"; loaded now, run by
-    `backend`). `max_size` caps the working size a request may ask
+    """The FastAPI app. Pass a loaded `colorizer`, or `model` (a bundled name, a
+    .safetensors path or a .onnx file; loaded now, run by `backend`: None/"auto", "torch"
+    or "onnxruntime", see colorizer.backends). `max_size` caps the working size a request may ask
     for. CORS stays closed unless `allow_origins` is given."""
     max_pixels = OPTIONS["max_pixels"].check(max_pixels)
     if max_size < OPTIONS["size"].min:
