@@ -21,8 +21,10 @@ photo, for its peak memory):
     python benchmarks/inference.py --quick              # fewer calls, for a first look
     python benchmarks/inference.py --backends torch     # PyTorch only
 
-ONNX Runtime gets as many intra-op threads as torch (--threads); a bundled model is
-exported to ONNX on first use (colorizer.export's cache).
+ONNX Runtime gets as many intra-op threads as torch (--threads); the bundled default runs
+its shipped export (weights/unet.onnx), as Colorizer.load() does: on the CPU the default
+backend (auto) is ONNX Runtime, so its rows are the product's; the torch rows are
+`--backend torch`.
 
 A model that is not bundled (and not given as a path) is built with random weights:
 UNet(num_bins=262) for `unet` (also the default then), SeedNet for `seed`. Nothing is
@@ -123,7 +125,7 @@ def load_model(which, a, backend="torch", spinning=False):
             default, decoders = decoding.for_model(m.info, m.extra, m.backend.outputs)
             col = Colorizer(m.backend, decoders, default, m.extra, m.info, name=m.name, arch=m.arch)
         else:
-            col = Colorizer.load(name, device="cpu")
+            col = Colorizer.load(name, device="cpu", backend="torch")
         return col, f"{col.name} ({col.arch})"
     except WeightsError:
         if spec or backend != "torch":

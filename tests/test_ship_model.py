@@ -143,3 +143,14 @@ def test_ship_model_refuses_research_settings_and_unreadable_files(tmp_path, cap
     assert ship(missing, "unet", "--out", out) == 1
     assert capsys.readouterr().err.strip().endswith(f": error: {missing}: no such model file")
     assert not out.exists()
+
+
+def test_ship_model_exports_only_what_exports(tmp_path, tiny_model_path, capsys):
+    """seed's network does not export: no .onnx beside it (and a stale one is removed);
+    --no-onnx skips the export of a unet."""
+    seed = make_tiny_model_file(tmp_path / "seed-src.safetensors", arch="seed")
+    (tmp_path / "seed.onnx").write_bytes(b"stale")
+    assert ship(seed, "seed", "--out", tmp_path / "seed.safetensors") == 0
+    assert "no ONNX export" in capsys.readouterr().out and not (tmp_path / "seed.onnx").exists()
+    assert ship(tiny_model_path, "unet", "--no-onnx", "--out", tmp_path / "u.safetensors") == 0
+    assert (tmp_path / "u.safetensors").is_file() and not (tmp_path / "u.onnx").exists()
