@@ -192,6 +192,7 @@ def test_two_processes_train_and_rank_0_alone_writes(ddp):
 def test_the_ranks_see_disjoint_photos_in_a_new_order_each_epoch(ddp):
     d, _ = ddp
     seen = {r: [e for e in steps_traced(d, "reference", r) if "samples" in e] for r in (0, 1)}
+    first = None
     assert [e["step"] for e in seen[0]] == [e["step"] for e in seen[1]] == list(range(STEPS))
     assert all(len(e["samples"]) == 2 for r in (0, 1) for e in seen[r])  # the global batch of 4, 2 per rank
     for epoch in (0, 1):

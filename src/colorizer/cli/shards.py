@@ -49,8 +49,6 @@ def run(a):
     except OSError as e:
         return error(f"cannot write shards in {display(a.out)} ({e.strerror or e})")
     n = len(doc["shards"])
-    last = max(doc["shards"]) if doc["shards"] else ""
     print(f"{doc['samples']} photos in {n} shard(s) in {display(a.out)} ({INDEX} counts them); train with "
-          f"--data '{os.path.join(a.out, f'{a.prefix}-{{000000..{n - 1:06d}}}.tar')}'"
-          + (f" (last: {last})" if n > 1 else ""), file=sys.stderr)
+          f"--data '{os.path.join(a.out, f'{a.prefix}-{{000000..{n - 1:06d}}}.tar')}'", file=sys.stderr)
     return 0

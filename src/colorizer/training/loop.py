@@ -211,7 +211,8 @@ def _train(config, given, world):
         val_set = PhotoSet(config.val, config.size, min_chroma=0, workers=config.workers, limit=config.val_limit or None)
     n_photos, n_gray, n_bad = (int(v) for v in dist.all_sum([len(train_set), train_set.skipped_gray,
                                                              train_set.skipped_bad], world))
-    say(f"train: {n_photos} photos ({n_gray} near-grayscale and {n_bad} unreadable skipped)"
+    streamed = f" from {len(train_set.urls)} shards (streamed)" if prior_photos is not train_set else ""
+    say(f"train: {n_photos} photos{streamed} ({n_gray} near-grayscale and {n_bad} unreadable skipped)"
         + (f" in {world.size} processes of {rank_batch} photos a step" if world.distributed else "")
         + (f"; val: {len(val_set)}" if val_set else ""), flush=True)
 

@@ -176,14 +176,17 @@ class ShardSet:
         return self._consumed
 
     def prior_photos(self, limit=None):
-        """Some of the photos, decoded into RAM (this rank's share of PRIOR_PHOTOS), to count
-        the colour classes' prior on: a PhotoSet."""
-        n = -(-min(PRIOR_PHOTOS, limit or PRIOR_PHOTOS, self.total) // self.world.size)
-        stream = self._stream(self.seed, -1)
+        """Some of the photos, decoded into RAM, to count the colour classes' prior on: a
+        PhotoSet of this rank's share (every size-th) of the first PRIOR_PHOTOS photos of the
+        shards, read in order (all of them when there are fewer, as from a folder)."""
+        import webdataset as wds
+        n = min(PRIOR_PHOTOS, limit or PRIOR_PHOTOS, self.total)
+        stream = wds.DataPipeline(wds.SimpleShardList(self.urls), wds.tarfile_to_samples(handler=wds.warn_and_continue))
+        mine = islice(islice(stream, n), self.world.rank, None, self.world.size)
         got = []
         with ThreadPoolExecutor(self.workers) as pool:
-            while len(got) < n:
-                got += self._decode_all(pool, list(islice(stream, n - len(got))))
+            while chunk := list(islice(mine, 256)):
+                got += self._decode_all(pool, chunk)
         self.skipped_gray = self.skipped_bad = 0  # counted again as training goes
         return PhotoSet.from_arrays([a for _, a in got], self.size, [k for k, _ in got])
 
