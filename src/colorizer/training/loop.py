@@ -200,7 +200,7 @@ def _train(config, given, world):
     if is_shard_spec(config.data):
         from .shards import ShardSet
         train_set = ShardSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
-                             world=world, seed=config.seed, progress=main)
+                             world=world, seed=config.seed, limit=config.limit or None, progress=main)
         prior_photos = train_set.prior_photos(limit=config.limit or None)
     else:
         train_set = PhotoSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
