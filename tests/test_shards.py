@@ -82,6 +82,12 @@ def test_the_shards_command_keeps_the_files_and_leaves_out_what_training_would_s
     assert members["000000000.txt"] == b"p01.jpg"
     assert main(["shards", "--data", str(tmp_path / "none"), "-o", str(tmp_path / "o2")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    # shards already there are never replaced (an old, longer set would mix with the new one)
+    before = (tmp_path / "out" / "train-000000.tar").read_bytes()
+    assert main(["shards", "--data", str(data), "-o", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds shards (shards.json, train-000000.tar)" in err
+    assert (tmp_path / "out" / "train-000000.tar").read_bytes() == before
 
 
 def test_shards_train_to_the_folders_prior_and_loss_curve(photo_dir, shard_spec, tmp_path, capsys):

@@ -30,6 +30,7 @@ INDEX = "shards.json"  # beside the shards: how many photos each holds
 INDEX_FORMAT = "colorizer-shards/1"
 SHUFFLE_BUFFER = 2000  # photos mixed across shards (encoded bytes: about 100 MB of typical JPEGs)
 PRIOR_PHOTOS = 2000    # photos the class prior is counted on (shared out over the ranks)
+MAX_UNUSABLE = 10_000  # samples in a row that are not photos training can use, before it gives up
 SAMPLE_EXTS = tuple(e.lstrip(".") for e in sorted(TRAIN_EXTS))
 
 
@@ -162,10 +163,14 @@ class ShardSet:
                     pass
                 self._consumed = skip
                 while k < steps_per_epoch:
-                    got = []
+                    got, taken = [], 0
                     while len(got) < batch:
                         raw = list(islice(stream, batch - len(got)))
+                        if not raw or taken > MAX_UNUSABLE + batch:
+                            raise ValueError(f"{self.spec}: no usable colour photos in the shards' last {taken} samples "
+                                             f"({self.skipped_gray} near-grayscale, {self.skipped_bad} unreadable so far)")
                         self._consumed += len(raw)
+                        taken += len(raw)
                         got += self._decode_all(pool, raw)
                     yield [key for key, _ in got], lab_crops([a for _, a in got], self.size,
                                                              step_rng(seed, CROP_STREAM, step, world))
@@ -205,6 +210,11 @@ def write_shards(data, out, max_mb=500.0, min_chroma=3.0, workers=2, prefix="tra
     paths = find_images(data, TRAIN_EXTS)
     if not paths:
         raise FileNotFoundError(f"{data}: no photos (jpg/png/webp) found")
+    if os.path.isdir(out):  # shards are never replaced: an old set with more shards would mix with the new one
+        old = sorted(f for f in os.listdir(out) if f == INDEX or (f.startswith(f"{prefix}-") and ".tar" in f))
+        if old:
+            raise ValueError(f"{out} already holds shards ({', '.join(old[:3])}{', ...' if len(old) > 3 else ''}): "
+                             "choose another folder, or remove them first")
     os.makedirs(out, exist_ok=True)
     counts, written, skipped = {}, [], {"unreadable": 0, "near-grayscale": 0}
     pattern = os.path.join(out, f"{prefix}-%06d.tar")
