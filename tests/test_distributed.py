@@ -49,6 +49,15 @@ def test_each_epoch_and_each_rank_has_its_own_order_and_one_process_keeps_the_ol
     assert step_rng(5, 7, 9, w0).random() != step_rng(5, 7, 9, w1).random()
 
 
+def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from colorizer.training import loop
+    monkeypatch.setattr(loop.dist, "setup", lambda: World(rank=0, size=3))
+    with pytest.raises(ValueError) as e:
+        loop.train({"data": str(tmp_path), "out": str(tmp_path / "run"), "batch": 16})
+    assert str(e.value).startswith("--batch 16 does not split evenly over 3 processes (the batch size is the global one")
+    assert not (tmp_path / "run").exists()
+
+
 # --- two processes under torchrun ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
