@@ -22,7 +22,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-from .config import is_shard_spec  # noqa: F401 - where the loop and the CLI find it
 from .data import CROP_STREAM, TRAIN_EXTS, PhotoSet, _decode, lab_crops, mean_chroma
 from .distributed import World, step_rng
 
@@ -89,6 +88,11 @@ class ShardSet:
         self.spec, self.size, self.min_chroma, self.seed = spec, size, min_chroma, seed
         self.world = world or World()
         self.workers = max(1, workers)
+        try:
+            import webdataset  # noqa: F401
+        except ImportError:
+            raise ValueError(f"{spec}: training on tar shards needs webdataset: pip install 'photo-colorizer[cluster]' "
+                             "(or pip install webdataset)") from None
         self.urls = shard_urls(spec)
         if not self.urls:
             raise FileNotFoundError(f"{spec}: names no shards")
