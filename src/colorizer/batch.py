@@ -166,47 +166,42 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
 
     with _sigterm_as_interrupt():
         for job in (progress(jobs) if progress else jobs):
-            src, dst = job.source, job.output
-            if os.path.realpath(dst) in inputs_real:
-                summary.failed += 1
-                emit("failed", job, f"output {display(dst)} would overwrite an input; choose another -o")
-                continue
-            if os.path.lexists(dst):
-                if existing == "skip":
-                    summary.skipped += 1
-                    emit("skipped", job, "output exists, skipped", dst)
-                    continue
-                if existing == "fail":
-                    summary.failed += 1
-                    emit("failed", job, f"output {display(dst)} exists (use --overwrite or --skip-existing)")
-                    continue
-            try:
-                out = colorizer.colorize(src, options)
-                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-                save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
-                           metadata=out.metadata)
-            except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
-                summary.failed += 1
-                emit("failed", job, getattr(e, "reason", str(e)))  # the line starts with the path already
-                continue
-            except MemoryError:
-                summary.failed += 1
-                emit("failed", job, "out of memory (try a smaller --size or image)")
-                continue
-            except OSError as e:
-                summary.failed += 1
-                emit("failed", job, f"cannot write output ({e.strerror or e})")
-                continue
-            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
-                msg = str(e).splitlines()[0][:160] if str(e) else ""
-                summary.failed += 1
-                emit("failed", job, f"failed ({display(f'{type(e).__name__}: {msg}')})")
-                continue
-            summary.done += 1
-            emit("done", job, "", dst)
-            for note in out.notes:
-                emit("note", job, note, dst)
+            for kind, message, output in colorize_job(colorizer, job, options, pil_format, existing, inputs_real,
+                                                      quality, depth):
+                if kind != "note":
+                    setattr(summary, kind, getattr(summary, kind) + 1)
+                emit(kind, job, message, output)
     return summary
+
+
+def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, quality=95, depth=8):
+    """One job, as run_jobs does it: [(kind, message, output)] - one "done", "skipped" or
+    "failed", then the notes of a done one. `inputs_real`: the real paths of the batch's
+    inputs (an output must not replace one). What an engine running jobs elsewhere (on Ray:
+    batch_ray.py) calls for each job, so that it writes and reports exactly as here."""
+    src, dst = job.source, job.output
+    if os.path.realpath(dst) in inputs_real:
+        return [("failed", f"output {display(dst)} would overwrite an input; choose another -o", None)]
+    if os.path.lexists(dst):
+        if existing == "skip":
+            return [("skipped", "output exists, skipped", dst)]
+        if existing == "fail":
+            return [("failed", f"output {display(dst)} exists (use --overwrite or --skip-existing)", None)]
+    try:
+        out = colorizer.colorize(src, options)
+        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
+                   metadata=out.metadata)
+    except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
+        return [("failed", getattr(e, "reason", str(e)), None)]  # the line starts with the path already
+    except MemoryError:
+        return [("failed", "out of memory (try a smaller --size or image)", None)]
+    except OSError as e:
+        return [("failed", f"cannot write output ({e.strerror or e})", None)]
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+        msg = str(e).splitlines()[0][:160] if str(e) else ""
+        return [("failed", f"failed ({display(f'{type(e).__name__}: {msg}')})", None)]
+    return [("done", "", dst)] + [("note", note, dst) for note in out.notes]
 
 
 def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95,

@@ -5,10 +5,10 @@ stays quick."""
 import argparse
 import sys
 
-from . import colorize, evaluate, export, models, prior, serve, train
+from . import colorize, evaluate, export, models, prior, serve, shards, train
 
 COMMANDS = {"colorize": colorize, "train": train, "evaluate": evaluate, "prior": prior, "serve": serve, "models": models,
-            "export": export}
+            "export": export, "shards": shards}
 
 
 def build_parser():

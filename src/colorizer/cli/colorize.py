@@ -35,6 +35,16 @@ def add_parser(sub):
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
     g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--max-megapixels", type=float, default=200, help="refuse larger images (default 200)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="what runs the batch: local (this process, the default) or ray (a pool of Ray actors that each load "
+                        "the model once: a local Ray started for the run, or the cluster at --address; needs "
+                        "pip install 'photo-colorizer[cluster]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --engine ray: the Ray cluster to run on (e.g. ray://head:10001, or auto; default: a local Ray "
+                        "started for the run)")
+    p.add_argument("--actors", type=int, default=None, metavar="N",
+                   help="with --engine ray: how many actors (model copies) run the jobs (default: one per GPU of the "
+                        "cluster, else one per CPU)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -60,6 +70,14 @@ def run(a):
         return error(f"--quality must be a whole number between 1 and 100, not {a.quality}")
     if a.depth == 16 and a.format not in batch.DEPTH16:
         return error(f"--depth 16 needs --format png or tif ({a.format} has 8 bits per channel)")
+    if a.engine != "ray" and (a.address is not None or a.actors is not None):
+        return error(f"{'--address' if a.address is not None else '--actors'} applies to --engine ray only")
+    if a.actors is not None and a.actors < 1:
+        return error(f"--actors must be a whole number of at least 1, not {a.actors}")
+    if a.engine == "ray":
+        from .. import batch_ray
+        if not batch_ray.available():
+            return error(f"--engine ray needs Ray: {batch_ray.INSTALL}")
     try:
         given = parse_options(a, ("size", "vibrance", "decoding"))
         options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a))
@@ -109,18 +127,43 @@ def run(a):
             tqdm.write(ev.line(), file=sys.stderr)
 
     try:
-        summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
-                                 progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet, file=sys.stderr),
-                                 quality=a.quality, depth=a.depth)
+        if a.engine == "ray":
+            summary = run_on_ray(a, jobs, options, existing, on_event)
+        else:
+            summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
+                                     progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet,
+                                                              file=sys.stderr),
+                                     quality=a.quality, depth=a.depth)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
         done = counts["done"] + counts["skipped"]
         print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"
               f"  {resume_command(getattr(a, 'argv', None))}", file=sys.stderr)
         return 130
+    if summary is None:  # Ray could not start: said in one line
+        return 2
     failed = summary.failed + len(missing)
     if not a.quiet:
         print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def run_on_ray(a, jobs, options, existing, on_event):
+    """The jobs on Ray (batch_ray.py): None, after a one-line error, when Ray cannot start."""
+    from tqdm import tqdm
+
+    from .. import batch_ray
+    try:
+        started = batch_ray.start(a.address)
+    except batch_ray.RayError as e:
+        error(e)
+        return None
+    try:
+        return batch_ray.run_jobs(a.model, a.backend, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
+                                  progress=lambda n: tqdm(total=n, desc="colorizing (ray)", unit="img", disable=a.quiet,
+                                                          file=sys.stderr),
+                                  quality=a.quality, depth=a.depth, actors=a.actors)
+    finally:
+        batch_ray.stop(started)
 
 
 def resume_command(argv):

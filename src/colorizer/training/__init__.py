@@ -2,6 +2,8 @@
 
     config.py      TrainConfig: every option, its default and help, listed once
     data.py        PhotoSet: photos decoded once into RAM, served as Lab crops
+    shards.py      ShardSet: photos streamed from WebDataset tar shards; write_shards (`colorizer shards`)
+    distributed.py torchrun: the process group, each rank's share of the photos, per-rank seeds
     prior.py       the class-rebalancing prior and weights (also `colorizer prior`)
     losses.py      the loss: class cross-entropy and/or a,b regression
     validation.py  metrics and a grid, decoded as the model files will be

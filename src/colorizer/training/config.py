@@ -3,6 +3,7 @@ once. `colorizer train` builds its command-line options from these fields (cli/t
 so a default changed here is changed everywhere. No torch here: `--help` stays quick."""
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ def option(default, help, *, flag=None, cli=True, choices=None, metavar=None, sh
 @dataclass
 class TrainConfig:
     """All the options of one training run (see `colorizer train --help`)."""
-    data: str | None = option(None, "folder of training photos (required, except with --resume)", shown="")
+    data: str | None = option(None, "folder of training photos, or tar shards from colorizer shards ('shards/train-{000000.."
+                                    "000099}.tar', an https:// or pipe: URL) (required, except with --resume)", shown="")
     val: str | None = option(None, "folder of validation photos (metrics and a PNG grid after each epoch)", shown="none")
     arch: str = option("unet", "architecture", flag="--model", choices=ARCHS, shown="unet, or the --init model's")
     out: str | None = option(None, "run folder: checkpoints, state, grids")
@@ -113,8 +115,22 @@ class TrainConfig:
         init = self.init
         if init and (os.sep in init or init.endswith(".safetensors") or os.path.exists(init)):
             init = os.path.abspath(init)
-        return self.replace(data=self.data and os.path.abspath(self.data), val=self.val and os.path.abspath(self.val),
+        return self.replace(data=self.data and absolute_data(self.data), val=self.val and os.path.abspath(self.val),
                             out=os.path.abspath(self.out), init=init)
+
+
+def is_shard_spec(data):
+    """True when --data names tar shards (a .tar file, a brace pattern, a URL or a pipe:
+    command: training/shards.py reads them) rather than a folder of photos."""
+    if not data:
+        return False
+    return (bool(re.match(r"^(pipe|https?|gs|s3|file):", data)) or data.endswith(".tar")
+            or bool(re.search(r"\{[^}]*\.\.[^}]*\}", data)))
+
+
+def absolute_data(data):
+    """--data as an absolute path (URLs and pipe: commands as they are)."""
+    return data if re.match(r"^[a-z][a-z0-9+]*:", data) else os.path.abspath(data)
 
 
 def value_type(f):
@@ -150,7 +166,7 @@ def for_resume(saved, given):
             continue
         own = getattr(run, name, None)
         if name in ("data", "val"):
-            value = os.path.abspath(value)
+            value = absolute_data(value)
             if own is None or os.path.realpath(value) != os.path.realpath(own):
                 what = "training" if name == "data" else "validation"
                 notes.append(f"note: reading {what} photos from {value} (the run was started with {own or 'none'})")

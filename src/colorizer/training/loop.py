@@ -1,8 +1,14 @@
 """The training loop, in the manner of nanoGPT's train.py: one function, read top to bottom:
 the run's settings, the photos, the model and its colour classes, the optimizer and
 schedule, then the steps, with a validation record and a checkpoint every epoch, every
-few minutes, at the end, and on Ctrl-C or SIGTERM."""
+few minutes, at the end, and on Ctrl-C or SIGTERM.
+
+Started by torchrun in several processes, the same function trains data-parallel
+(distributed.py): each rank loads its own share of the photos, the model is wrapped in
+DistributedDataParallel, the ranks agree after every step on the loss and on whether to
+checkpoint or stop, and rank 0 alone writes."""
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -10,7 +16,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import torch
 
 from .. import bins as B
@@ -18,11 +23,12 @@ from ..bundled import resolve_model
 from ..files import display
 from ..model_files import read_model_file, save_model
 from ..networks import build_model
-from .config import DEFAULT_LR, TrainConfig, for_resume
+from . import distributed as dist
+from .config import DEFAULT_LR, TrainConfig, for_resume, is_shard_spec
 from .data import PhotoSet
 from .hints import simulate_hints
 from .losses import compute_loss
-from .prior import rebalancing
+from .prior import class_counts, rebalancing_from_counts
 from .state import load_train_checkpoint, save_train_state
 from .validation import describe, shipped_decoding, validate
 
@@ -65,10 +71,12 @@ class StopSignals:
     """While training runs (main thread only), Ctrl-C (SIGINT) and SIGTERM stop it cleanly:
     a signal that comes while `hold` is set (during a step, while the last checkpoint is
     written) takes effect at check(), so checkpoints hold whole steps; at any other moment
-    it raises KeyboardInterrupt at once. The previous handlers are restored on exit."""
+    it raises KeyboardInterrupt at once (with hold=True from the start: never at once; the
+    loop of several processes checks it when the ranks agree). The previous handlers are
+    restored on exit."""
 
-    def __init__(self):
-        self.hold = False
+    def __init__(self, hold=False):
+        self.hold = hold
         self.received = None  # the name of the signal that came, if one did
         self._old = {}
 
@@ -115,7 +123,7 @@ def _check_photos(config, given):
     say so plainly when they are gone."""
     for name, what in (("data", "training"), ("val", "validation")):
         path = getattr(config, name)
-        if path and name not in given and not os.path.exists(path):
+        if path and name not in given and not is_shard_spec(path) and not os.path.exists(path):
             raise FileNotFoundError(f"{path}: the run's {what} photos are not there (pass --{name} to read them from elsewhere)")
 
 
@@ -130,11 +138,24 @@ def train(config, given=None):
 
     Raises ValueError, FileNotFoundError or WeightsError (one line) when the run cannot
     start, before anything is written; Interrupted (a KeyboardInterrupt) after Ctrl-C or
-    SIGTERM, once a checkpoint at the step reached is written."""
+    SIGTERM, once a checkpoint at the step reached is written.
+
+    In a process torchrun started (WORLD_SIZE > 1), trains as one rank of several
+    (distributed.py); rank 0 returns the path, the others None."""
     config, given = _options(config, given)
     config.check()
+    world = dist.setup()
+    try:
+        return _train(config, given, world)
+    finally:
+        dist.teardown(world)
+
+
+def _train(config, given, world):
     from tqdm import tqdm
     run = os.path.abspath(config.out)
+    main = world.is_main
+    say = print if main else (lambda *a, **k: None)  # rank 0 speaks for all
 
     # the run's settings: a new run's, or those of the run being resumed
     ck = None
@@ -145,7 +166,12 @@ def train(config, given=None):
         config, notes = for_resume(ck["state"]["config"], given)
         config = config.replace(out=run, resume=True).check()
         for note in notes:
-            print(note, flush=True)
+            say(note, flush=True)
+        started_with = ck["state"].get("world_size", 1)
+        if started_with != world.size:
+            say(f"note: the run was started with {started_with} process(es) and continues with {world.size}: the same "
+                "global batch and schedule, but the photos are shared out differently, so it will not give exactly the "
+                "weights of an uninterrupted run", flush=True)
         _check_photos(config, given)
     else:
         config = config.absolute_paths()
@@ -159,21 +185,36 @@ def train(config, given=None):
         if init["arch"] != config.arch:
             raise ValueError(f"{config.init}: holds a {init['arch']!r} model, not {config.arch!r} (pass --model {init['arch']})")
         config = config.replace(model_config=init["config"]).check()
+    if config.batch % world.size:
+        raise ValueError(f"--batch {config.batch} does not split evenly over {world.size} processes (the batch size is "
+                         "the global one: give a multiple of the number of processes)")
+    rank_batch = config.batch // world.size
     arch = config.arch
     lr = config.lr or DEFAULT_LR.get(arch, 3e-4)
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = world.device
 
-    # the photos, decoded once into memory
-    train_set = PhotoSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
-                         limit=config.limit or None)
+    # the photos: a folder decoded once into memory (this rank's share), or streamed from tar shards
+    if is_shard_spec(config.data):
+        from .shards import ShardSet
+        train_set = ShardSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
+                             world=world, seed=config.seed, limit=config.limit or None, progress=main)
+        prior_photos = train_set.prior_photos(limit=config.limit or None)
+    else:
+        train_set = PhotoSet(config.data, config.size, min_chroma=config.min_chroma, workers=config.workers,
+                             limit=config.limit or None, progress=main, world=world)
+        prior_photos = train_set
     val_set = None
-    if config.val:
+    if config.val and main:  # validation runs on rank 0
         val_set = PhotoSet(config.val, config.size, min_chroma=0, workers=config.workers, limit=config.val_limit or None)
-    print(f"train: {len(train_set)} photos ({train_set.skipped_gray} near-grayscale and "
-          f"{train_set.skipped_bad} unreadable skipped)" + (f"; val: {len(val_set)}" if val_set else ""), flush=True)
+    n_photos, n_gray, n_bad = (int(v) for v in dist.all_sum([len(train_set), train_set.skipped_gray,
+                                                             train_set.skipped_bad], world))
+    streamed = f" from {len(train_set.urls)} shards (streamed)" if prior_photos is not train_set else ""
+    say(f"train: {n_photos} photos{streamed} ({n_gray} near-grayscale and {n_bad} unreadable skipped)"
+        + (f" in {world.size} processes of {rank_batch} photos a step" if world.distributed else "")
+        + (f"; val: {len(val_set)}" if val_set else ""), flush=True)
 
     # the model and its extra tensors: colour bins, their prior and class-rebalancing weights
     model_config = dict(config.model_config or {})
@@ -188,11 +229,12 @@ def train(config, given=None):
         else:
             if init and "bins" in init["extra"]:
                 bins = init["extra"]["bins"].float()
-            extra = rebalancing(train_set, bins, lam=config.lam)
+            counts = dist.all_sum(class_counts(prior_photos, bins).tolist(), world)  # over every rank's photos
+            extra = rebalancing_from_counts(counts, bins, lam=config.lam)
     model = build_model(arch, pretrained=config.pretrained and not ck and not init, **model_config).to(device)
     if init:
         model.load_state_dict({k: v.float() for k, v in init["state"].items()}, strict=False)
-        print(f"initialised from {config.init}", flush=True)
+        say(f"initialised from {config.init}", flush=True)
     model = model.to(memory_format=torch.channels_last)
 
     # the optimizer and the schedule (warm-up, then cosine), and where a resumed run was
@@ -203,7 +245,7 @@ def train(config, given=None):
     if hint_params:
         groups.append({"params": hint_params, "scale": config.hint_lr_scale})
     opt = torch.optim.Adam(groups, lr=lr)
-    spe = max(1, len(train_set) // config.batch)  # steps per epoch
+    spe = max(1, dist.all_min(len(train_set), world) // rank_batch)  # steps per epoch, the same on every rank
     total = max(1, int(round(config.epochs * spe)))
     step, history = 0, []
     if ck:
@@ -211,12 +253,12 @@ def train(config, given=None):
         model.load_state_dict(state, strict=False)
         opt.load_state_dict(ck["optimizer"])
         step, history = ck["state"]["step"], ck["state"].get("history", [])
-        print(f"resumed {run} at step {step}/{total}", flush=True)
+        say(f"resumed {run} at step {step}/{total}", flush=True)
         old_epochs = ck["state"]["config"].get("epochs")
         if old_epochs is not None and old_epochs != config.epochs:
             old_total = max(1, int(round(old_epochs * spe)))
             was, now = lr_at(step, old_total, lr, config.warmup), lr_at(step, total, lr, config.warmup)
-            print(f"note: --epochs changed from {old_epochs:g} to {config.epochs:g}: the cosine schedule now spans "
+            say(f"note: --epochs changed from {old_epochs:g} to {config.epochs:g}: the cosine schedule now spans "
                   f"{total} steps, so the learning rate at step {step} goes from {was:.2e} to {now:.2e}. A jump "
                   "back up can undo progress; to train on at a low rate use --init RUN/last.safetensors --lr instead.",
                   flush=True)
@@ -226,57 +268,77 @@ def train(config, given=None):
     base = {"decoding": ck["state"]["decoding"]} if ck and "decoding" in ck["state"] else init["info"] if init else None
     decoding, decoders, shipped = shipped_decoding(model.output_names, extra, config.decoding, config.blend, base)
     decoder = decoders[decoding]
-    run_state = {"config": config.to_dict(), "decoding": shipped}
+    run_state = {"config": config.to_dict(), "decoding": shipped, "world_size": world.size}
+    resume_positions = ck["state"].get("positions") if ck and ck["state"].get("world_size", 1) == world.size else None
+    trace = Trace(os.environ.get("COLORIZER_TRAIN_TRACE"), world)
 
     def checkpoint(final=False):
-        info = {"step": step, "epochs": step / spe, "train_photos": len(train_set), "size": config.size,
+        # every rank comes here at the same step; rank 0 writes (with the ranks' places in a shard stream)
+        positions = dist.all_gather_ints(train_set.position(), world)
+        trace.write(checkpoint=step, wrote=main)
+        if not main:
+            return
+        info = {"step": step, "epochs": step / spe, "train_photos": n_photos, "size": config.size,
                 "history": history[-1:] if history else [], "decoding": shipped}
         # one file, one atomic rename: weights, optimizer and step always agree on resume
-        save_train_state(run, opt, {"step": step, "total": total, **run_state, "history": history}, model=model, extra=extra)
+        save_train_state(run, opt, {"step": step, "total": total, **run_state, "positions": positions, "history": history},
+                         model=model, extra=extra)
         save_model(os.path.join(run, "last.safetensors"), model, arch, model_config, extra, info=info)
         if final:
             save_model(os.path.join(run, "model.safetensors"), model, arch, model_config, extra, dtype=torch.float16, info=info)
 
     # the steps
-    os.makedirs(run, exist_ok=True)  # only now: a run that cannot start leaves no folder behind
+    if main:
+        os.makedirs(run, exist_ok=True)  # only now: a run that cannot start leaves no folder behind
     ac = autocast_for(device)
+    net = dist.wrap(model, world)  # what the steps call: DistributedDataParallel with several processes
+    position = resume_positions[world.rank] if resume_positions else None  # in a shard stream (None: not known)
+    batches = train_set.batches(spe, rank_batch, config.seed, world, start=step, position=position)
     t_start = t_ckpt = t_rate = time.time()
     seen = 0
     loss_sum, loss_n = 0.0, 0  # mean training loss since the last record
     model.train()
-    bar = tqdm(total=total, initial=step, desc=f"train {arch}", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc=f"train {arch}", unit="step", dynamic_ncols=True, disable=not main)
     stop_reason = "done"
-    with StopSignals() as stop:
+    # several processes stop together: a signal is held until the ranks agree after a step
+    hold_between_steps = world.distributed
+    with StopSignals(hold=hold_between_steps) as stop:
         try:
             while step < total:
-                epoch, k = divmod(step, spe)
-                perm = np.random.default_rng([config.seed, epoch]).permutation(len(train_set))
-                idx = perm[k * config.batch:(k + 1) * config.batch]
-                lab = train_set.batch(idx, np.random.default_rng([config.seed, 1_000_003, step]))
+                ids, lab = next(batches)
+                trace.write(step=step, samples=ids)
                 lab = lab.to(device).contiguous(memory_format=torch.channels_last)
                 stop.hold = True  # a signal now takes effect once the step is complete
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, total, lr, config.warmup) * g.get("scale", 1.0)
                 hints = None
                 if model.takes_hints:  # simulated point hints, the same ones again on resume
-                    hints = simulate_hints(lab, np.random.default_rng([config.seed, 2_000_003, step]))
+                    hints = simulate_hints(lab, dist.step_rng(config.seed, 2_000_003, step, world))
                 with torch.autocast(**ac):
-                    out = model(lab[:, :1], hints) if hints is not None else model(lab[:, :1])
+                    out = net(lab[:, :1], hints) if hints is not None else net(lab[:, :1])
                 loss, parts = compute_loss(arch, out, lab[:, 1:], extra, config.reg_weight, config.reg_loss)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 step += 1
-                stop.hold = False
+                stop.hold = hold_between_steps
                 stop.check()
-                seen += len(idx)
-                loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
                 now = time.time()
+                out_of_time = bool(config.max_minutes and (now - t_start) > 60 * config.max_minutes)
+                ckpt_due = now - t_ckpt > 60 * config.ckpt_minutes
+                loss_value = loss.item()
+                if world.distributed:  # the ranks agree: the mean loss, and whether to stop or checkpoint
+                    agreed = dist.all_sum([loss_value, stop.received is not None, out_of_time, ckpt_due], world)
+                    loss_value = float(agreed[0]) / world.size
+                    out_of_time, ckpt_due = bool(agreed[2]), bool(agreed[3])
+                    if agreed[1]:
+                        raise KeyboardInterrupt
+                seen += len(ids) * world.size
+                loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v.item():.4f}" for k, v in parts.items()},
+                bar.set_postfix(loss=f"{loss_value:.4f}", **{k: f"{v.item():.4f}" for k, v in parts.items()},
                                 img_s=f"{seen / max(1e-6, now - t_rate):.1f}", epoch=f"{step / spe:.2f}")
                 end_of_epoch = step % spe == 0 or step == total
-                out_of_time = config.max_minutes and (now - t_start) > 60 * config.max_minutes
                 if end_of_epoch or out_of_time:
                     rec = {"step": step, "epoch": round(step / spe, 3), "loss": loss_sum / max(1, loss_n),
                            "minutes": round((now - t_start) / 60, 2)}
@@ -289,7 +351,7 @@ def train(config, given=None):
                     history.append(rec)
                     checkpoint()
                     t_ckpt = time.time()
-                elif now - t_ckpt > 60 * config.ckpt_minutes:
+                elif ckpt_due:
                     checkpoint()
                     t_ckpt = time.time()
                 if out_of_time:
@@ -303,9 +365,33 @@ def train(config, given=None):
             bar.close()
             checkpoint()
             how = f"interrupted ({stop.received})" if stop.received and stop.received != "SIGINT" else "interrupted"
-            print(f"{how} at step {step}: checkpoint written; resume with colorizer train --out {display(run)} --resume",
-                  file=sys.stderr, flush=True)
+            say(f"{how} at step {step}: checkpoint written; resume with {resume_command(world)} --out {display(run)} "
+                "--resume", file=sys.stderr, flush=True)
             raise Interrupted(step, run, stop.received) from None
-    print(f"{stop_reason}: {step} steps ({step / spe:.2f} epochs) in {(time.time() - t_start) / 60:.1f} min; "
-          f"model: {os.path.join(run, 'model.safetensors')}", flush=True)
-    return os.path.join(run, "model.safetensors")
+    say(f"{stop_reason}: {step} steps ({step / spe:.2f} epochs) in {(time.time() - t_start) / 60:.1f} min; "
+        f"model: {os.path.join(run, 'model.safetensors')}", flush=True)
+    return os.path.join(run, "model.safetensors") if main else None
+
+
+def resume_command(world):
+    """How to start the command that resumes this run: the same number of processes."""
+    if world.distributed:
+        return f"torchrun --nproc_per_node {world.size} -m colorizer train"  # a multi-node run also needs its --nnodes...
+    return "colorizer train"
+
+
+class Trace:
+    """For tests and debugging: with COLORIZER_TRAIN_TRACE=FOLDER each rank appends what it
+    did (the samples of each step, each checkpoint and whether it wrote it) to
+    FOLDER/rank<R>.jsonl, one JSON object a line. Without it, nothing."""
+
+    def __init__(self, folder, world):
+        self.path = os.path.join(folder, f"rank{world.rank}.jsonl") if folder else None
+        self.rank = world.rank
+        if self.path:
+            os.makedirs(folder, exist_ok=True)
+
+    def write(self, **record):
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"rank": self.rank, **record}) + "\n")

@@ -27,7 +27,11 @@ def class_counts(photos, bins, stride=4):
 def rebalancing(photos, bins, lam=0.5):
     """The extra tensors a class model is trained (and decoded) with: {"bins", "prior",
     "class_weights"} for these photos."""
-    counts = class_counts(photos, bins)
+    return rebalancing_from_counts(class_counts(photos, bins), bins, lam)
+
+
+def rebalancing_from_counts(counts, bins, lam=0.5):
+    """rebalancing() from class counts (those of several processes' photos, summed)."""
     w, p = B.rebalance_weights(counts, bins, lam=lam)
     return {"bins": bins, "prior": p, "class_weights": w}
 
