@@ -124,7 +124,7 @@ OPTIONS = {o.name: o for o in (
     Option("reference", "image", None, "a colour photo whose palette the colours are steered towards (a photo of the "
            "same place or period): its a,b histogram reweights the predicted colour distribution (colour-class models)"),
     Option("reference_strength", "number", 1.0, "how strongly the reference's palette steers the colours: 0 not at all, "
-           "1 the photo's overall palette becomes the reference's, up to 3", 0.0, 3.0),
+           "1 (the default) moves the photo's overall palette to the reference's, up to 3", 0.0, 3.0),
     Option("variants", "integer", 0, f"how many alternatives to make besides the result, 0 to {MAX_VARIANTS}: other "
            "plausible colourings, each coherent per region (colour-class models)", 0, MAX_VARIANTS),
     Option("confidence", "boolean", False, "also make a confidence map: 8-bit gray at the output's size, white where the "
