@@ -129,6 +129,9 @@ def parse_field(option, text):
 def parse_colorize_form(form, options, max_pixels):
     """The form -> ColorizeRequest. `options`: form_options(max_size). 422 for a missing,
     non-file or empty image or reference photo and for a bad field value."""
+    for name in ("image", *FILE_FIELDS):
+        if len(form.getlist(name)) > 1:
+            raise ApiError(400, f"too many files in form field {name!r}: send one")
     upload = form.get("image")
     if upload is None:
         raise ApiError(422, "missing form field 'image' (the photo)")
