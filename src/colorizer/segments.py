@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 REGIONS = 24        # about how many regions a photo is cut into
-COMPACTNESS = 10.0  # SLIC: higher gives squarer regions, lower follows the lightness more
+COMPACTNESS = 2.0   # SLIC: higher gives squarer regions, lower follows the lightness more
 
 
 def segment(L, shape, regions=REGIONS, compactness=COMPACTNESS):
