@@ -399,6 +399,7 @@ function fitViewer() {
 function updateSplit() {
   const v = Number($("split").value);
   $("after").style.clipPath = $("compare").classList.contains("no-preview") ? "none" : `inset(0 0 0 ${v}%)`;
+  $("confidence-overlay").style.clipPath = $("after").style.clipPath;  // over the result's side only
   $("divider").style.left = `${v}%`;
 }
 
