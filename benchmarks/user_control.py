@@ -109,7 +109,7 @@ def measure_full(c, root, max_side, limit, K, out_dir, grid_rows):
           f"{m['single']:.2f}; mean alternative {m['mean_variant']:.2f}; mean pairwise CIEDE2000 {m['pairwise']:.2f}")
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        h = 128
+        h = 96
         save(image_grid([("gray", grid["gray"]), ("no reference", grid["default"]), ("reference", grid["reference"]),
                          ("with the reference", grid["with_ref"]), ("truth", grid["truth"])], height=h),
              os.path.join(out_dir, "user_control_reference.jpg"))
@@ -139,7 +139,7 @@ def measure_calibration(c, root, max_side, limit):
 
 
 def save(grid, path):
-    grid.save(path, quality=82, optimize=True)
+    grid.save(path, quality=78, optimize=True)
     print(f"wrote {path} ({os.path.getsize(path) // 1024} KB)")
 
 

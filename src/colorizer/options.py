@@ -140,7 +140,8 @@ class ColorizeOptions:
     decoding: str | None = OPTIONS["decoding"].default   # None: the model's own
     max_pixels: int = OPTIONS["max_pixels"].default
     hints: tuple = OPTIONS["hints"].default              # Hint objects, "X,Y,#RRGGBB" or {"x","y","color"}
-    reference: object = dataclasses.field(default=None, compare=False)  # a path, bytes, file object, PIL image or NumPy array
+    # a path, bytes, a file object, a PIL image or a NumPy array
+    reference: object = dataclasses.field(default=None, compare=False, repr=False)
     reference_strength: float = OPTIONS["reference_strength"].default
     variants: int = OPTIONS["variants"].default
     confidence: bool = OPTIONS["confidence"].default

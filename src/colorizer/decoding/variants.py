@@ -33,7 +33,7 @@ def region_means(p, labels, n):
     """Mean distribution (n, Q) of each region: p (Q, h, w), labels (h, w) in 0..n-1."""
     Q = p.shape[0]
     flat = p.reshape(Q, -1).T
-    sums = torch.zeros(n, Q, dtype=flat.dtype).index_add_(0, labels.reshape(-1), flat)
+    sums = torch.zeros(n, Q, dtype=flat.dtype, device=flat.device).index_add_(0, labels.reshape(-1), flat)
     counts = torch.bincount(labels.reshape(-1), minlength=n).clamp(min=1).to(flat.dtype)
     return sums / counts[:, None]
 
@@ -67,7 +67,7 @@ def variant_logits(logits, labels, n, bins, risk_matrix, seed, class_weights=Non
     scores' size) biased towards a colour mode picked for it (pick_modes), the bias
     blended over `smooth` pixels at region borders."""
     p = calibrated(logits, class_weights)[0]
-    modes = pick_modes(region_means(p, labels, n), bins, seed, temperature, shared, plausible)
+    modes = pick_modes(region_means(p, labels, n).cpu(), bins, seed, temperature, shared, plausible).to(p.device)
     bias = -risk_matrix.to(p)[modes] / width            # (n, Q): log-weights, 0 at the mode
     field = bias[labels].permute(2, 0, 1)[None]          # (1, Q, h, w)
     if smooth > 1:
