@@ -344,7 +344,10 @@ def test_bad_form_values_are_explained(client, gray_png, field, value, message):
 
 def test_a_form_field_sent_as_a_file_is_refused(client, gray_png):
     r = client.post("/api/colorize", files=[("image", ("a.png", gray_png)), ("vibrance", ("v.txt", b"0.5"))])
-    assert "Too many files" in assert_json_error(r, 400)  # one file per request
+    assert assert_json_error(r, 422) == "form field 'vibrance' must be text, not a file"
+    r = client.post("/api/colorize", files=[("image", ("a.png", gray_png)), ("reference", ("r.png", gray_png)),
+                                            ("vibrance", ("v.txt", b"0.5"))])
+    assert "Too many files" in assert_json_error(r, 400)  # two files per request: the photo and a reference photo
 
 
 def test_sizes_follow_the_options_and_the_server_cap(tiny_colorizer, gray_png):
@@ -387,7 +390,7 @@ def test_malformed_multipart_is_400(client):
 
 def test_too_many_files_is_400(client, gray_png):
     r = client.post("/api/colorize", files=[("image", ("a.png", gray_png)), ("image", ("b.png", gray_png))])
-    assert_json_error(r, 400)
+    assert assert_json_error(r, 400) == "too many files in form field 'image': send one"
 
 
 def test_unknown_path_and_wrong_method_are_json(client):
@@ -423,7 +426,7 @@ def test_health_describes_the_options(client):
     """The form's options with their defaults, ranges and help, as colorizer.options has
     them (the page reads them from here); the size capped at the server's max_size."""
     options = client.get("/api/health").json()["options"]
-    assert set(options) == {"vibrance", "size", "decoding", "hints"}
+    assert set(options) == {"vibrance", "size", "decoding", "hints", "reference", "reference_strength", "variants", "confidence"}
     want = describe(1024)
     assert options == {name: want[name] for name in options}
     assert options["vibrance"] == {"kind": "number", "default": OPTIONS["vibrance"].default, "min": 0.0, "max": 1.0,
@@ -464,7 +467,8 @@ def form_schema(client):
 def test_openapi_schema_describes_the_upload(client, tiny_colorizer):
     body = form_schema(client)
     assert body["required"] == ["image"]
-    assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding", "hints"}
+    assert set(body["properties"]) == {"image", "vibrance", "size", "format", "decoding", "hints", "reference",
+                                       "reference_strength", "variants", "confidence"}
     # the decodings this model can use, its own the default
     decoding = body["properties"]["decoding"]
     assert decoding["enum"] == list(tiny_colorizer.decoders) == ["min-risk", "annealed-mean", "regression"]

@@ -108,14 +108,37 @@ def shared_stems(jobs):
     return [group for group in groups.values() if len(group) > 1]
 
 
-def existing_outputs(jobs):
-    """The jobs whose output already exists (outputs that would overwrite an input are
+def extra_outputs(output, options=None):
+    """The files written beside OUTPUT when the options ask for them: the alternatives
+    STEM_v1.EXT ... STEM_vK.EXT (options.variants) and the confidence map
+    STEM_confidence.png (options.confidence; always PNG, 8-bit gray)."""
+    if options is None:
+        return []
+    stem, ext = os.path.splitext(output)
+    paths = [f"{stem}_v{k}{ext}" for k in range(1, getattr(options, "variants", 0) + 1)]
+    if getattr(options, "confidence", False):
+        paths.append(f"{stem}_confidence.png")
+    return paths
+
+
+def extra_collisions(jobs, options):
+    """(job, path) for each extra output (extra_outputs) that is another job's output or
+    input (a.png's alternative a_v1.png beside an input named a_v1.png): refused before the
+    batch, since one would overwrite the other."""
+    taken = {os.path.realpath(p) for j in jobs for p in (j.output, j.source)}
+    return [(j, p) for j in jobs for p in extra_outputs(j.output, options) if os.path.realpath(p) in taken]
+
+
+def existing_outputs(jobs, options=None):
+    """The jobs whose output (or one of its extra outputs: the alternatives, the confidence
+    map that `options` ask for) already exists (outputs that would overwrite an input are
     refused file by file instead)."""
     inputs = {os.path.realpath(j.source) for j in jobs}
-    return [j for j in jobs if os.path.lexists(j.output) and os.path.realpath(j.output) not in inputs]
+    return [j for j in jobs if os.path.realpath(j.output) not in inputs
+            and any(os.path.lexists(p) for p in (j.output, *extra_outputs(j.output, options)))]
 
 
-def prepare_output_folder(out_dir, jobs, started):
+def prepare_output_folder(out_dir, jobs, started, options=None):
     """Create the output folder and remove the temporary files an earlier, killed run
     left there for these outputs. Returns the removed paths; OutputFolderError if the
     folder cannot be used."""
@@ -126,8 +149,9 @@ def prepare_output_folder(out_dir, jobs, started):
         check_writable(out_dir)
         planned = {}
         for job in jobs:
-            d, name = os.path.split(job.output)
-            planned.setdefault(d, set()).add(name)
+            for path in (job.output, *extra_outputs(job.output, options)):
+                d, name = os.path.split(path)
+                planned.setdefault(d, set()).add(name)
         return [p for d, names in planned.items() for p in remove_stale_temps(d, started, names)]
     except OSError as e:
         why = "a part of its path is a file" if e.errno in (errno.ENOTDIR, errno.EEXIST) else e.strerror or e
@@ -148,7 +172,9 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
     each failure, skip and note as it happens; `progress` wraps the job list (a tqdm).
     `quality`: JPEG and WebP quality; `depth`: bits per channel, 16 for PNG and TIFF
     (merged from the input's full-precision L*). Outputs keep the input's EXIF, ICC
-    profile and DPI. Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while
+    profile and DPI. The alternatives and the confidence map the options ask for are
+    written beside each output (extra_outputs; 8 bits), before it: an output that exists
+    has its extras. Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while
     this runs in the main thread) stops it, leaving no partial output."""
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
@@ -182,14 +208,19 @@ def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, qua
     src, dst = job.source, job.output
     if os.path.realpath(dst) in inputs_real:
         return [("failed", f"output {display(dst)} would overwrite an input; choose another -o", None)]
-    if os.path.lexists(dst):
-        if existing == "skip":
-            return [("skipped", "output exists, skipped", dst)]
-        if existing == "fail":
-            return [("failed", f"output {display(dst)} exists (use --overwrite or --skip-existing)", None)]
+    extras = extra_outputs(dst, options)  # alternatives and the confidence map, written before dst
+    if os.path.lexists(dst) and existing == "skip":
+        return [("skipped", "output exists, skipped", dst)]
+    there = [p for p in (dst, *extras) if os.path.lexists(p)]
+    if there and existing == "fail":
+        return [("failed", f"output {display(there[0])} exists (use --overwrite or --skip-existing)", None)]
     try:
         out = colorizer.colorize(src, options)
         os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        for path, image in zip(extras, out.variants):
+            save_image(image, path, fmt=pil_format, quality=quality, metadata=out.metadata)
+        if out.confidence is not None:
+            save_image(out.confidence, extras[-1], fmt="PNG")
         save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
                    metadata=out.metadata)
     except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
@@ -220,7 +251,7 @@ def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", o
     if not items:
         return summary
     jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png")
-    removed = prepare_output_folder(out_dir, jobs, started)
+    removed = prepare_output_folder(out_dir, jobs, started, options)
     result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress,
                       quality=quality, depth=depth)
     result.failed += summary.failed

@@ -84,7 +84,7 @@ class Colorizer:
         for a bad image (naming the file when given a path) and ValueError for a bad option,
         each one line."""
         options = self.options(options, **changes)
-        return colorize_image(image, self.backend, self.decoder(options), options)
+        return colorize_image(image, self.backend, self.decoder(options), options, self.extra)
 
     def suggest(self, image, x, y, k=6, options=None, **changes):
         """The model's k likeliest colours at pixel (x, y) of the photo (with the options'

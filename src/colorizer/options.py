@@ -16,12 +16,14 @@ DEFAULT_MAX_PIXELS = 200_000_000  # refuse larger images (decompression bombs), 
 # the decoders' names (colorizer.decoding.NAMES; tests/test_options.py checks they agree),
 # written out so that this module, and with it `colorizer --help`, needs no torch
 DECODING_NAMES = ("min-risk", "annealed-mean", "regression")
+BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "on": True, "off": False}
+MAX_VARIANTS = 8
 
 
 @dataclass(frozen=True)
 class Option:
-    """One option: its kind ("number", "integer" or "choice"), default, range or choices,
-    and one line of help."""
+    """One option: its kind ("number", "integer", "choice", "boolean", "hints" or "image"),
+    default, range or choices, and one line of help."""
     name: str
     kind: str
     default: object
@@ -37,6 +39,12 @@ class Option:
             return None
         if self.kind == "hints":
             return _check_hints(value)
+        if self.kind == "boolean":
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.name} must be true or false, not {value!r}")
+            return value
+        if self.kind == "image":
+            return _check_reference(value, self.name)
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}")
@@ -63,6 +71,12 @@ class Option:
             return self.check(text.lower())
         if self.kind == "hints":
             return parse_hints_json(text)
+        if self.kind == "boolean":
+            if text.lower() not in BOOLEAN_WORDS:
+                raise ValueError(f"{self.name} must be true or false, not {text!r}")
+            return BOOLEAN_WORDS[text.lower()]
+        if self.kind == "image":
+            return self.check(text)
         try:
             value = int(text) if self.kind == "integer" else float(text)
         except ValueError:
@@ -89,6 +103,8 @@ class Option:
             d["choices"] = list(self.choices)
         elif self.kind == "hints":
             d["default"] = []
+        elif self.kind in ("boolean", "image"):
+            pass
         else:
             d.update({"min": self.min, "max": self.max})
         return d
@@ -105,6 +121,14 @@ OPTIONS = {o.name: o for o in (
     Option("max_pixels", "integer", DEFAULT_MAX_PIXELS, "refuse larger images (in pixels), before decoding them", 1, None),
     Option("hints", "hints", (), "point hints: colours the user chooses at pixel positions of the photo, a JSON list of "
            '{"x": X, "y": Y, "color": "#RRGGBB"} (hint-aware models)'),
+    Option("reference", "image", None, "a colour photo whose palette the colours are steered towards (a photo of the "
+           "same place or period): its a,b histogram reweights the predicted colour distribution (colour-class models)"),
+    Option("reference_strength", "number", 1.0, "how strongly the reference's palette steers the colours: 0 not at all, "
+           "1 (the default) moves the photo's overall palette to the reference's, up to 3", 0.0, 3.0),
+    Option("variants", "integer", 0, f"how many alternatives to make besides the result, 0 to {MAX_VARIANTS}: other "
+           "plausible colourings, each coherent per region (colour-class models)", 0, MAX_VARIANTS),
+    Option("confidence", "boolean", False, "also make a confidence map: 8-bit gray at the output's size, white where the "
+           "model is sure of the colour, black where it expects an error of 20 CIEDE2000 or more (colour-class models)"),
 )}
 
 
@@ -116,6 +140,17 @@ class ColorizeOptions:
     decoding: str | None = OPTIONS["decoding"].default   # None: the model's own
     max_pixels: int = OPTIONS["max_pixels"].default
     hints: tuple = OPTIONS["hints"].default              # Hint objects, "X,Y,#RRGGBB" or {"x","y","color"}
+    # a path, bytes, a file object, a PIL image or a NumPy array
+    reference: object = dataclasses.field(default=None, compare=False, repr=False)
+    reference_strength: float = OPTIONS["reference_strength"].default
+    variants: int = OPTIONS["variants"].default
+    confidence: bool = OPTIONS["confidence"].default
+
+    @property
+    def needs_classes(self):
+        """Whether these options need a model's colour classes (a reference, alternatives,
+        a confidence map)."""
+        return self.reference is not None or self.variants > 0 or self.confidence
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -152,6 +187,16 @@ def _check_hints(value):
         else:
             raise ValueError(f"hint {i}: must be a Hint, 'X,Y,#RRGGBB' or a dict, not {type(h).__name__}")
     return tuple(out)
+
+
+def _check_reference(value, name):
+    """A reference photo: a path (not empty), bytes, a file object, a PIL image or an array;
+    read (and its errors said) when used."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a photo (a path, bytes, a file object or an image), not {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{name} must be a photo's path, not an empty text")
+    return value
 
 
 def describe(max_size=None):

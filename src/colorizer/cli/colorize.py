@@ -26,6 +26,17 @@ def add_parser(sub):
                         "--hint 120,80,#2e7d32; repeat for more (hint-aware models)")
     p.add_argument("--hints", metavar="FILE.json", default=None,
                    help='hints from a JSON file: [{"x": X, "y": Y, "color": "#RRGGBB"}, ...] (what the web page saves)')
+    p.add_argument("--reference", metavar="PHOTO", default=None,
+                   help="a colour photo (of the same place or period) whose palette the colours are steered towards; "
+                        "with or without hints (colour-class models)")
+    p.add_argument("--reference-strength", dest="reference_strength", default=None, metavar="S",
+                   help=option_help("reference_strength"))
+    p.add_argument("--variants", default=None, metavar="K",
+                   help="also write K alternatives, STEM_v1.EXT ... STEM_vK.EXT: other plausible colourings, each "
+                        "coherent per region, 0 to 8 (default 0; colour-class models)")
+    p.add_argument("--confidence", action="store_true",
+                   help="also write STEM_confidence.png: 8-bit gray at the output's size, white where the model is "
+                        "sure of the colour, black where it expects an error of 20 CIEDE2000 or more")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif"], default="png",
                    help="output format (default png; png, webp and tif keep transparency)")
     p.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality, 1 to 100 (default 95)")
@@ -79,10 +90,18 @@ def run(a):
         if not batch_ray.available():
             return error(f"--engine ray needs Ray: {batch_ray.INSTALL}")
     try:
-        given = parse_options(a, ("size", "vibrance", "decoding"))
-        options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a))
+        given = parse_options(a, ("size", "vibrance", "decoding", "reference_strength", "variants"))
+        options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a),
+                                            confidence=a.confidence or None)
     except ValueError as e:
         return error(e)
+    if a.reference is not None:  # read once, before the batch: its palette is all that is used
+        from ..image_io import ImageError
+        from ..pipeline import reference_image
+        try:
+            options = options.replace(reference=reference_image(a.reference, options.max_pixels))
+        except ImageError as e:
+            return error(e)
     items, missing = batch.collect(a.inputs, exclude=a.out)
     for path, why in missing:
         print(f"{display(path)}: {why}", file=sys.stderr)
@@ -99,13 +118,25 @@ def run(a):
         print(f"colorizer: note: {remark}", file=sys.stderr)
     if options.decoding and options.decoding not in colorizer.decoders:
         options = dataclasses.replace(options, decoding=None)
+    if options.needs_classes:
+        from ..pipeline import check_classes
+        try:
+            check_classes(colorizer.backend, colorizer.decoder(options), options)
+        except ValueError as e:
+            return error(f"model {colorizer.name}: {e}: drop --reference/--variants/--confidence or use a colour-class "
+                         "model and decoding")
     jobs = batch.plan(items, a.out, a.format)
+    clash = batch.extra_collisions(jobs, options)
+    if clash:
+        job, path = clash[0]
+        return error(f"{display(job.source)}'s extra output {display(path)} would replace another file of the batch: "
+                     "colorize them into separate folders")
     try:
-        removed = batch.prepare_output_folder(a.out, jobs, started)
+        removed = batch.prepare_output_folder(a.out, jobs, started, options)
     except batch.OutputFolderError as e:
         return error(e)
     existing = "skip" if a.skip_existing else "overwrite" if a.overwrite else "fail"
-    exist = batch.existing_outputs(jobs)
+    exist = batch.existing_outputs(jobs, options)
     if exist and existing == "fail":  # said once, before any work: nothing is overwritten without a flag
         shown = ", ".join(display(os.path.relpath(j.output, a.out)) for j in exist[:3]) + (", ..." if len(exist) > 3 else "")
         return error(f"{len(exist)} of {len(jobs)} outputs already exist in {display(a.out)} ({shown}): add --skip-existing "

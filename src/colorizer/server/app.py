@@ -2,12 +2,13 @@
 /static), the docs (/docs, /openapi.json). The pieces it puts together: admission
 control (admission.py), the upload and its fields (uploads.py), the schema (schema.py),
 the docs page (docs_page.py), headers (headers.py) and errors (errors.py)."""
+import base64
 import dataclasses
 import os
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
@@ -20,6 +21,7 @@ from .headers import SecurityHeaders, download_name, header_text
 from .schema import COLORIZE_RESPONSES, colorize_body
 from .uploads import (
     COLORIZE_FIELDS,
+    FILE_FIELDS,
     FORMATS,
     SUGGEST_FIELDS,
     field_text,
@@ -40,6 +42,18 @@ def colorize_to_bytes(colorizer, fileobj, options, pil_format):
     """Runs in a worker thread: decode, colorize, encode. Returns (bytes, notes)."""
     out = colorizer.colorize(fileobj, options)
     return encode_image(out.image, pil_format, metadata=out.metadata), list(out.notes)
+
+
+def colorize_to_json(colorizer, fileobj, options, pil_format, media_type):
+    """Runs in a worker thread: colorize with alternatives and/or a confidence map, each
+    encoded as a data: URL. Returns ({"image", "variants", "confidence"}, notes)."""
+    out = colorizer.colorize(fileobj, options)
+
+    def url(image, fmt, media, metadata=None):
+        return f"data:{media};base64," + base64.b64encode(encode_image(image, fmt, metadata=metadata)).decode("ascii")
+    return {"image": url(out.image, pil_format, media_type, out.metadata),
+            "variants": [url(v, pil_format, media_type, out.metadata) for v in out.variants],
+            "confidence": None if out.confidence is None else url(out.confidence, "PNG", "image/png")}, list(out.notes)
 
 
 def usable(colorizer, request):
@@ -72,11 +86,13 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
     size = fields["size"]
     limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "concurrency": concurrency, "queue_size": queue_size,
               "size_min": size.min, "size_max": size.max, "formats": list(FORMATS), "request_timeout_s": request_timeout}
-    options_json = {name: spec for name, spec in describe(max_size).items() if name in COLORIZE_FIELDS}
+    options_json = {name: spec for name, spec in describe(max_size).items() if name in COLORIZE_FIELDS + FILE_FIELDS}
     body = colorize_body({name: option.to_json() for name, option in fields.items()}, colorizer.decoders,
                          colorizer.default_decoding)
-    suggest_fields = {name: o.to_json() for name, o in {**fields, **SUGGEST_FIELDS}.items() if name != "format"}
-    suggest_body = colorize_body(suggest_fields, colorizer.decoders, colorizer.default_decoding, required=("image", "x", "y"))
+    suggest_fields = {name: o.to_json() for name, o in {**fields, **SUGGEST_FIELDS}.items()
+                      if name not in ("format", "reference_strength", "variants", "confidence")}
+    suggest_body = colorize_body(suggest_fields, colorizer.decoders, colorizer.default_decoding, required=("image", "x", "y"),
+                                 reference=False)
 
     app = FastAPI(title="Colorizer", version=__version__, docs_url=None, redoc_url=None,
                   description="Colour for grayscale photographs.")
@@ -100,7 +116,10 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
               responses=COLORIZE_RESPONSES, response_class=Response,
               description="Send a photo as multipart/form-data in the field `image`; the answer is the colorized "
                           "image at the input's resolution, with a Content-Disposition file name and remarks, if "
-                          "any, in X-Colorizer-Notes (a decoding this model cannot use is ignored with a note).\n"
+                          "any, in X-Colorizer-Notes (a decoding this model cannot use is ignored with a note). "
+                          "A reference photo goes in the file field `reference`. With `variants` > 0 or `confidence` "
+                          "true the answer is JSON instead: the image, the alternatives and the confidence map as "
+                          "data: URLs, the notes and a file name.\n"
                           f"Limits: {max_bytes} bytes per upload, {max_pixels} pixels per image. "
                           "When too many requests are waiting the answer is 503 at once.")
     async def colorize(request: Request):
@@ -112,6 +131,14 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
             asked = parse_colorize_form(form, fields, max_pixels)
             options, notes = usable(colorizer, asked)
             pil_format, media_type, ext = FORMATS[asked.format]
+            if options.needs_classes and not colorizer.predicts_classes:
+                raise ApiError(422, f"{colorizer.name} predicts no colour classes: a reference, alternatives and a "
+                                    "confidence map need them")
+            if asked.extras:
+                answer, more_notes = await infer(colorize_to_json, colorizer, asked.upload.file, options, pil_format,
+                                                 media_type)
+                answer.update(notes=more_notes + notes, filename=download_name(asked.upload.filename, ext))
+                return JSONResponse(answer, headers={"Cache-Control": "no-store"})
             data, more_notes = await infer(colorize_to_bytes, colorizer, asked.upload.file, options, pil_format)
             notes = more_notes + notes
             headers = {"Content-Disposition": f'attachment; filename="{download_name(asked.upload.filename, ext)}"',

@@ -19,7 +19,8 @@ FORMAT_ALIASES = {"jpeg": "jpg", "tiff": "tif"}
 FORMAT = Option("format", "choice", "png", "output format (png, webp and tif keep transparency; every format keeps the "
                 "photo's EXIF, ICC profile and DPI)", choices=tuple(FORMATS))
 
-COLORIZE_FIELDS = ("vibrance", "size", "decoding", "hints")  # the colorize options a request may set
+COLORIZE_FIELDS = ("vibrance", "size", "decoding", "hints", "reference_strength", "variants", "confidence")  # text fields
+FILE_FIELDS = ("reference",)  # colorize options sent as a file, beside the photo ("image")
 MAX_FIELD_BYTES = 64 * 1024  # a text field (1000 hints as JSON fit)
 
 
@@ -48,6 +49,11 @@ class ColorizeRequest:
     options: ColorizeOptions
     format: str
     given: tuple
+
+    @property
+    def extras(self):
+        """Whether the answer carries more than the image (alternatives, a confidence map)."""
+        return self.options.variants > 0 or self.options.confidence
 
 
 # ---------------------------------------------------------------- the body
@@ -88,7 +94,8 @@ async def read_form(request, max_bytes, timeout):
         raise ApiError(415, "send multipart/form-data with the photo in a field named 'image'")
     limited = Request(request.scope, limited_receive(request.receive, max_bytes))
     try:
-        return await asyncio.wait_for(limited.form(max_files=1, max_fields=8, max_part_size=MAX_FIELD_BYTES), timeout)
+        return await asyncio.wait_for(limited.form(max_files=1 + len(FILE_FIELDS), max_fields=16,
+                                                   max_part_size=MAX_FIELD_BYTES), timeout)
     except asyncio.TimeoutError:
         raise ApiError(408, f"upload took longer than {timeout:g} s") from None
     except StarletteHTTPException as e:  # malformed multipart, too many fields
@@ -121,7 +128,10 @@ def parse_field(option, text):
 
 def parse_colorize_form(form, options, max_pixels):
     """The form -> ColorizeRequest. `options`: form_options(max_size). 422 for a missing,
-    non-file or empty image and for a bad field value."""
+    non-file or empty image or reference photo and for a bad field value."""
+    for name in ("image", *FILE_FIELDS):
+        if len(form.getlist(name)) > 1:
+            raise ApiError(400, f"too many files in form field {name!r}: send one")
     upload = form.get("image")
     if upload is None:
         raise ApiError(422, "missing form field 'image' (the photo)")
@@ -129,8 +139,16 @@ def parse_colorize_form(form, options, max_pixels):
         raise ApiError(422, "form field 'image' must be a file")
     if upload.size == 0:
         raise ApiError(422, "empty file")
+    reference = form.get("reference")
+    if reference is not None and not isinstance(reference, UploadFile):
+        if str(reference).strip():
+            raise ApiError(422, "form field 'reference' must be a file (the reference photo)")
+        reference = None
+    if reference is not None and reference.size == 0:
+        raise ApiError(422, "reference photo: empty file")
     texts = {name: field_text(form, name) for name in options}
     values = {name: parse_field(option, texts[name]) for name, option in options.items()}
     fmt = values.pop("format")
-    given = tuple(name for name in COLORIZE_FIELDS if texts[name].strip())
-    return ColorizeRequest(upload, ColorizeOptions(**values, max_pixels=max_pixels), fmt, given)
+    given = tuple(name for name in COLORIZE_FIELDS if texts[name].strip()) + (("reference",) if reference else ())
+    return ColorizeRequest(upload, ColorizeOptions(**values, max_pixels=max_pixels,
+                                                   reference=reference.file if reference else None), fmt, given)

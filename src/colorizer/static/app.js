@@ -3,7 +3,10 @@
 // screen is compared before/after by dragging on it (or with the slider); downloads one by
 // one or all as a zip made here. The controls' ranges, defaults and choices come from the
 // server (/api/health). With a hint-aware model (/api/health "hints": true) the "hints"
-// tool gives colours at points of the photo, and the result follows each change.
+// tool gives colours at points of the photo, and the result follows each change. With a
+// colour-class model: a reference photo (and its strength) steers the colours, the result's
+// alternatives show as thumbnails (click one to make it the result), and a confidence
+// overlay darkens where the model is unsure.
 //
 // Sections: settings (the controls, from /api/health) - the queue (photos and their
 // requests) - the request (XMLHttpRequest, for upload progress) - the viewer (the photo on
@@ -99,6 +102,7 @@ async function loadSettings() {
     if (h.options.size) setupSize(h.options.size);
     if (h.limits.formats) setupFormats(h.limits.formats);
     if (h.hints) setupHints(h.limits.formats || []);
+    if (h.decoding) setupSteering(h.options);
     $("limits").textContent = `Up to ${(maxBytes / 1e6).toFixed(0)} MB and ` +
       `${(h.limits.max_pixels / 1e6).toFixed(0)} megapixels a photo.`;
   } catch (e) { /* the page still works without the limits */ }
@@ -148,7 +152,9 @@ function addFiles(files) {
                    // made again for new hints (no overlay; the preview stays on screen)
                    // refused: the server refused these hints (no full-size request until they change)
                    hints: [], hintsRev: 0, resultRev: 0, quiet: false, hintError: null, refused: false, refineTimer: null,
-                   preview: { busy: false, xhr: null, again: false, url: null, rev: -1 }, small: null };
+                   preview: { busy: false, xhr: null, again: false, url: null, rev: -1 }, small: null,
+                   alternatives: [], chosen: 0, confidenceUrl: null };  // the result's alternatives (it first) and confidence map
+
     const problem = checkFile(file);
     if (problem) {
       item.status = "error";
@@ -177,13 +183,14 @@ function start(item) {
   item.progress = 0;
   item.error = null;
   const rev = item.hintsRev;  // the hints this result is for
-  item.request = sendColorize(item.file, requestFields(item), {
+  item.request = sendColorize(item.file, [...requestFields(item), ...steeringFields()], {
     upload(fraction) { item.progress = fraction; changed(item); },
     uploaded() { item.status = "colorizing"; changed(item); },
-    done(blob, filename, notes) {
-      if (item.url) URL.revokeObjectURL(item.url);
+    done(blob, filename, notes, extras) {
+      forgetResult(item);
       Object.assign(item, { status: "done", blob, url: URL.createObjectURL(blob), filename, notes: notes || "",
                             displayable: true, resultRev: rev, quiet: false, hintError: null });
+      keepExtras(item, extras);
       finish(item);
     },
     failed(message) {
@@ -264,8 +271,18 @@ async function errorMessage(xhr) {
   return `the server answered ${xhr.status}`;
 }
 
+// A data: URL (base64) as a Blob.
+function dataUrlBlob(url) {
+  const comma = url.indexOf(",");
+  const type = url.slice(5, url.indexOf(";"));
+  const bytes = Uint8Array.from(atob(url.slice(comma + 1)), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type });
+}
+
 // POST the photo with the fields; `on` hears upload(fraction), uploaded(), done(blob,
-// filename, notes) and failed(message, status). Returns the request (abort() cancels it).
+// filename, notes, extras) and failed(message, status); extras: {variants: [Blob],
+// confidence: Blob or null} when the fields asked for them (the answer is JSON then), else
+// null. Returns the request (abort() cancels it).
 function sendColorize(file, fields, on) {
   const form = new FormData();
   form.append("image", file, file.name);
@@ -276,9 +293,13 @@ function sendColorize(file, fields, on) {
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) on.upload(e.loaded / e.total); };
   xhr.upload.onload = () => on.uploaded();
   xhr.onload = async () => {
-    if (xhr.status === 200) {
+    if (xhr.status === 200 && (xhr.getResponseHeader("Content-Type") || "").startsWith("application/json")) {
+      const body = JSON.parse(await xhr.response.text());
+      on.done(dataUrlBlob(body.image), body.filename, body.notes.join("; "),
+              { variants: body.variants.map(dataUrlBlob), confidence: body.confidence ? dataUrlBlob(body.confidence) : null });
+    } else if (xhr.status === 200) {
       on.done(xhr.response, filenameFrom(xhr.getResponseHeader("Content-Disposition"), "photo-color.png"),
-              xhr.getResponseHeader("X-Colorizer-Notes"));
+              xhr.getResponseHeader("X-Colorizer-Notes"), null);
     } else {
       on.failed("Could not colorize: " + await errorMessage(xhr), xhr.status);
     }
@@ -378,6 +399,7 @@ function fitViewer() {
 function updateSplit() {
   const v = Number($("split").value);
   $("after").style.clipPath = $("compare").classList.contains("no-preview") ? "none" : `inset(0 0 0 ${v}%)`;
+  $("confidence-overlay").style.clipPath = $("after").style.clipPath;  // over the result's side only
   $("divider").style.left = `${v}%`;
 }
 
@@ -479,6 +501,11 @@ function showWork(item, state) {
   $("split").disabled = !loaded || noPreview;
   $("split").hidden = noPreview;
   updateSplit();
+  const overlay = $("confidence-overlay");
+  const showConfidence = loaded && $("confidence").checked && Boolean(item.confidenceUrl) && url === item.url;
+  if (showConfidence && overlay.getAttribute("src") !== item.confidenceUrl) overlay.src = item.confidenceUrl;
+  overlay.hidden = !showConfidence;
+  renderAlternatives(item, loaded);
   // words where there is no picture to show
   let words = "";
   if (noPreview && !loaded) {
@@ -510,6 +537,141 @@ function showWork(item, state) {
     : item.status === "done" && !fresh(item) ? (item.hintError ? "" : "Editing hints…")
     : { uploading: "Uploading…", colorizing: "Colorizing…", waiting: "Waiting…", done: "Done.",
         cancelled: "Cancelled." }[item.status] || "";
+}
+
+// ---------------------------------------------------------------- reference, alternatives, confidence
+
+// A reference photo (a File; sent with every photo colorized from then on) steers the
+// colours towards its palette, at a strength; alternatives come back as thumbnails (the
+// result first: click one to make it the result, and the one downloaded); the confidence
+// map lies over the result while the overlay is on.
+let steering = false;    // whether the server offers them (a colour-class model)
+let reference = null;    // the reference photo, a File
+let referenceUrl = null; // its thumbnail
+
+function showStrength() {
+  $("reference-strength-value").textContent = Number($("reference-strength").value).toFixed(1);
+}
+
+function setupSteering(opts) {
+  if (!opts.reference || !opts.reference_strength || !opts.variants || !opts.confidence) return;
+  steering = true;
+  const spec = opts.reference_strength;
+  const slider = $("reference-strength");
+  slider.min = spec.min;
+  slider.max = spec.max;
+  slider.step = 0.1;
+  slider.value = spec.default;
+  slider.title = spec.help;
+  showStrength();
+  const select = $("variants");
+  select.replaceChildren();
+  for (let k = opts.variants.min; k <= opts.variants.max; k++) {
+    select.add(new Option(k === 0 ? "none" : String(k), String(k), k === opts.variants.default, k === opts.variants.default));
+  }
+  select.title = opts.variants.help;
+  $("confidence-label").title = opts.confidence.help;
+  $("reference-pick").title = opts.reference.help;
+  $("steer-box").hidden = false;
+}
+
+// The form fields for them: the reference photo (a file field) and its strength, the number
+// of alternatives, the confidence map.
+function steeringFields() {
+  if (!steering) return [];
+  const fields = [];
+  if (reference) fields.push(["reference", reference], ["reference_strength", $("reference-strength").value]);
+  if (Number($("variants").value) > 0) fields.push(["variants", $("variants").value]);
+  if ($("confidence").checked) fields.push(["confidence", "true"]);
+  return fields;
+}
+
+function setReference(file) {
+  if (referenceUrl) URL.revokeObjectURL(referenceUrl);
+  reference = file;
+  referenceUrl = file ? URL.createObjectURL(file) : null;
+  $("reference-thumb").hidden = !file;
+  if (file) $("reference-thumb").src = referenceUrl;
+  else $("reference-thumb").removeAttribute("src");
+  $("reference-thumb").title = file ? file.name : "";
+  $("reference-clear").hidden = !file;
+  $("reference-strength-label").hidden = !file;
+  again();
+}
+
+// Colorize the photo on screen again for a changed setting.
+function again() {
+  if (selected && !checkFile(selected.file)) redo(selected);
+}
+
+// A new result replaces the old one and its extras.
+function forgetResult(item) {
+  for (const alt of item.alternatives || []) URL.revokeObjectURL(alt.url);
+  if (item.url && !(item.alternatives || []).some((alt) => alt.url === item.url)) URL.revokeObjectURL(item.url);
+  if (item.confidenceUrl) URL.revokeObjectURL(item.confidenceUrl);
+  Object.assign(item, { alternatives: [], chosen: 0, confidenceUrl: null });
+}
+
+// The alternatives (the result first) and the confidence map of a new result.
+function keepExtras(item, extras) {
+  if (!extras) return;
+  const dot = item.filename.lastIndexOf(".");
+  const [stem, ext] = dot > 0 ? [item.filename.slice(0, dot), item.filename.slice(dot)] : [item.filename, ""];
+  item.alternatives = [{ label: "result", blob: item.blob, url: item.url, filename: item.filename }];
+  extras.variants.forEach((blob, k) => {
+    item.alternatives.push({ label: `alternative ${k + 1}`, blob, url: URL.createObjectURL(blob),
+                             filename: `${stem}_v${k + 1}${ext}` });
+  });
+  item.chosen = 0;
+  item.confidenceUrl = extras.confidence ? URL.createObjectURL(extras.confidence) : null;
+}
+
+// Make alternative k the result (shown, downloaded).
+function choose(item, k) {
+  const alt = item.alternatives[k];
+  Object.assign(item, { chosen: k, blob: alt.blob, url: alt.url, filename: alt.filename });
+  changed(item);
+}
+
+function renderAlternatives(item, loaded) {
+  const box = $("alternatives");
+  const alts = (item && item.status === "done" && item.alternatives) || [];
+  box.hidden = !loaded || alts.length < 2;
+  if (box.hidden) return;
+  const key = alts.map((a) => a.url).join(" ");
+  if (box.dataset.key !== key) {
+    box.dataset.key = key;
+    box.replaceChildren(...alts.map((alt, k) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.index = String(k);
+      const img = document.createElement("img");
+      img.src = alt.url;
+      img.alt = alt.label;
+      const label = document.createElement("span");
+      label.textContent = k === 0 ? "result" : String(k);
+      button.append(img, label);
+      button.addEventListener("click", () => choose(item, k));
+      return button;
+    }));
+  }
+  for (const button of box.children) button.setAttribute("aria-pressed", String(Number(button.dataset.index) === item.chosen));
+}
+
+function setupSteeringControls() {
+  $("reference-file").addEventListener("change", (e) => {
+    if (e.target.files.length) setReference(e.target.files[0]);
+    e.target.value = "";
+  });
+  $("reference-clear").addEventListener("click", () => setReference(null));
+  $("reference-strength").addEventListener("input", showStrength);
+  $("reference-strength").addEventListener("change", () => { if (reference) again(); });
+  $("variants").addEventListener("change", again);
+  // the overlay: a photo without its map is colorized again with it; with it, only shown or hidden
+  $("confidence").addEventListener("change", () => {
+    if ($("confidence").checked && selected && selected.status === "done" && !selected.confidenceUrl) again();
+    else update();
+  });
 }
 
 // ---------------------------------------------------------------- the queue list
@@ -1241,6 +1403,7 @@ function setup() {
   document.addEventListener("keydown", onHintKey);
   window.addEventListener("scroll", placePicker, { passive: true });
   $("download-all").addEventListener("click", downloadAll);
+  setupSteeringControls();
   window.addEventListener("resize", fitViewer);
   loadSettings().then(() => { $("controls-hint").hidden = false; });
 }
