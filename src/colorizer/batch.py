@@ -3,6 +3,9 @@
     inputs (files, folders walked recursively)  -> jobs (source, output path)
     -> for each job: skip / refuse / colorize -> write atomically -> an event
 
+Photos and videos alike: a video (by its extension, video.VIDEO_EXTS) is colorized by
+video.colorize_video into OUT/STEM.mp4 (the container of --video-format).
+
 It never touches an input, never leaves a partial output (atomic writes; stale
 temporary files of a killed run are removed), lets one bad file not stop the rest,
 and stops cleanly on Ctrl-C or SIGTERM. The CLI prints its events; a distributed runner
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .files import display, find_images, remove_stale_temps
 from .image_io import IMAGE_EXTS, ImageError, save_image
+from .video import VIDEO_EXTS, VideoOptions, is_video_path
 
 EXISTING = ("fail", "skip", "overwrite")  # what to do when an output already exists
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # output formats: extension -> image format
@@ -61,7 +65,7 @@ class OutputFolderError(Exception):
     """The output folder cannot be created or used; str() is one line."""
 
 
-def collect(inputs, exts=IMAGE_EXTS, exclude=None):
+def collect(inputs, exts=IMAGE_EXTS | VIDEO_EXTS, exclude=None):
     """(source path, output stem relative to the output folder) for every input, and
     (path, why) for inputs that are missing or empty folders. Folders are searched
     recursively; when the folder `exclude` (the output folder) lies inside an input
@@ -84,15 +88,17 @@ def collect(inputs, exts=IMAGE_EXTS, exclude=None):
     return items, errors
 
 
-def plan(items, out_dir, ext):
-    """Jobs for (source, stem) items: OUT/STEM.EXT, with _1, _2... added when two inputs
-    share a stem (a.jpg and a.png; shared_stems() says which became which)."""
+def plan(items, out_dir, ext, video_ext="mp4"):
+    """Jobs for (source, stem) items: OUT/STEM.EXT (OUT/STEM.VIDEO_EXT for a video), with
+    _1, _2... added when two inputs share a stem (a.jpg and a.png; shared_stems() says
+    which became which)."""
     jobs, taken = [], set()
     for src, stem in items:
-        dst = os.path.join(out_dir, f"{stem}.{ext}")
+        suffix = video_ext if is_video_path(src) else ext
+        dst = os.path.join(out_dir, f"{stem}.{suffix}")
         n = 1
         while os.path.realpath(dst) in taken:
-            dst = os.path.join(out_dir, f"{stem}_{n}.{ext}")
+            dst = os.path.join(out_dir, f"{stem}_{n}.{suffix}")
             n += 1
         taken.add(os.path.realpath(dst))
         jobs.append(Job(src, dst, stem))
@@ -104,7 +110,8 @@ def shared_stems(jobs):
     a_1.png), in order: what to tell the user before the batch runs."""
     groups = {}
     for job in jobs:
-        groups.setdefault(os.path.join(os.path.dirname(job.output), job.stem), []).append(job)
+        key = (os.path.join(os.path.dirname(job.output), job.stem), os.path.splitext(job.output)[1])  # a.png, a.mp4 differ
+        groups.setdefault(key, []).append(job)
     return [group for group in groups.values() if len(group) > 1]
 
 
@@ -142,14 +149,17 @@ def check_writable(folder):
     os.unlink(probe)
 
 
-def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95, depth=8):
+def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95, depth=8,
+             video=None, frame_progress=None):
     """Colorize each job's source into its output. `existing`: what to do when the
     output exists ("fail" the file, "skip" it, "overwrite" it). `on_event(event)` hears
     each failure, skip and note as it happens; `progress` wraps the job list (a tqdm).
     `quality`: JPEG and WebP quality; `depth`: bits per channel, 16 for PNG and TIFF
     (merged from the input's full-precision L*). Outputs keep the input's EXIF, ICC
-    profile and DPI. Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while
-    this runs in the main thread) stops it, leaving no partial output."""
+    profile and DPI. Videos are written as `video` (VideoOptions) says, with
+    `frame_progress(total, desc)` (a tqdm of frames) when given. Returns a Summary.
+    KeyboardInterrupt (Ctrl-C, and SIGTERM while this runs in the main thread) stops it,
+    leaving no partial output."""
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
     if depth not in (8, 16) or (depth == 16 and fmt not in DEPTH16):
@@ -181,11 +191,14 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
                     emit("failed", job, f"output {display(dst)} exists (use --overwrite or --skip-existing)")
                     continue
             try:
-                out = colorizer.colorize(src, options)
-                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-                save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
-                           metadata=out.metadata)
-            except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
+                if is_video_path(src):
+                    out = _colorize_video(colorizer, src, dst, options, video, frame_progress)
+                else:
+                    out = colorizer.colorize(src, options)
+                    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+                    save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
+                               metadata=out.metadata)
+            except (ImageError, ValueError) as e:  # a bad image or video; hints that do not fit this photo
                 summary.failed += 1
                 emit("failed", job, getattr(e, "reason", str(e)))  # the line starts with the path already
                 continue
@@ -210,7 +223,7 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
 
 
 def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95,
-              depth=8):
+              depth=8, video=None, frame_progress=None):
     """collect + plan + prepare_output_folder + run_jobs, for files and folders. Inputs
     that are missing or empty folders count as failed. Raises OutputFolderError."""
     started = time.time()
@@ -224,14 +237,24 @@ def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", o
             on_event(ev)
     if not items:
         return summary
-    jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png")
+    jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png", (video or VideoOptions()).format)
     removed = prepare_output_folder(out_dir, jobs, started)
     result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress,
-                      quality=quality, depth=depth)
+                      quality=quality, depth=depth, video=video, frame_progress=frame_progress)
     result.failed += summary.failed
     result.events = summary.events + result.events
     result.removed_temps = removed
     return result
+
+
+def _colorize_video(colorizer, src, dst, options, video, frame_progress):
+    """One video job (video.colorize_video, imported only when a video comes: it needs the
+    `video` extra, whose absence is then a one-line error for that file)."""
+    from .video import require_video
+    require_video(src)
+    from .video.colorize import colorize_video
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    return colorize_video(colorizer, src, dst, options, video or VideoOptions(), progress=frame_progress)
 
 
 class _sigterm_as_interrupt:
