@@ -81,21 +81,18 @@ def colorize_video(colorizer, source, output, options=None, video=None, progress
 
 
 def _stream(colorizer, src, sink, options, video, progress, result):
-    """Decode, colorize and encode, batch by batch; copy the other streams' packets."""
-    steady = SteadyColour(video.smoothing) if video.smoothing > 0 else None
-    cuts = CutDetector()
+    """Decode, colorize and encode, batch by batch; copy the other streams' packets as they come."""
+    frames = FrameColorizer(colorizer, options, video.smoothing, video.batch)
     bar = progress(src.frames or None, os.path.basename(src.path)) if progress else None
-    frames, stopped, bad_packets = [], None, 0
-    last = None
+    stopped, bad_packets, last = None, 0, None
 
-    def flush():
+    def write(done):
         nonlocal last
-        if frames:
-            result.cuts += _colorize_batch(colorizer, frames, sink, options, steady, cuts)
-            last = frames[-1][0]
-            if bar is not None:
-                bar.update(len(frames))
-            frames.clear()
+        for frame, rgb in done:
+            sink.write(rgb, frame)
+            last = frame
+        if bar is not None and done:
+            bar.update(len(done))
 
     try:
         packets = src.packets()
@@ -116,16 +113,15 @@ def _stream(colorizer, src, sink, options, video, progress, result):
                 bad_packets += 1
                 continue
             for frame in decoded:
-                frames.append((frame, lightness(frame)))
-                if len(frames) >= video.batch:
-                    flush()
+                write(frames.push(frame, lightness(frame)))
         if stopped is not None:  # the decoder still holds frames
             try:
                 for frame in src.video.codec_context.decode(None):
-                    frames.append((frame, lightness(frame)))
+                    write(frames.push(frame, lightness(frame)))
             except av.FFmpegError:
                 pass
-        flush()
+        write(frames.flush())
+        result.cuts = frames.cuts
     finally:
         if bar is not None:
             bar.close()
@@ -149,25 +145,40 @@ def _end_time(frame):
     return float((frame.pts + (frame.duration or 0)) * frame.time_base)
 
 
-def _colorize_batch(colorizer, frames, sink, options, steady, cuts):
-    """One network call for a batch of (frame, L*) pairs, then per frame: cut detection and
-    steady colour, decoding, merge, encoding. Returns the number of cuts found."""
-    inputs = [network_input(L, colorizer.backend, options) for _, L in frames]
-    small = torch.cat([x for x, _ in inputs])
-    hints = torch.cat([h for _, h in inputs]) if inputs[0][1] is not None else None
-    outputs = colorizer.network_outputs(small, hints)
-    found = 0
-    if steady is not None:
-        smoothed = []
-        for i in range(len(frames)):
-            L_work = small[i, 0].numpy()
-            if cuts(L_work):
-                steady.reset()
-                found += 1
-            smoothed.append(steady(L_work, {k: v[i] for k, v in outputs.items()}))
-        outputs = {k: torch.stack([s[k] for s in smoothed]) for k in outputs}
-    ab = colorizer.decode(outputs, options)
-    for i, (frame, L) in enumerate(frames):
-        sink.write(merge_full_res(L, ab[i]), frame)
-    return found
+class FrameColorizer:
+    """Frames in order -> colour frames, a batch at a time: push(item, L) with each frame's
+    L* (H, W) and anything to carry along (the decoded frame); it returns the (item, RGB
+    (H, W, 3) uint8) pairs of each batch that is complete, and flush() the rest. One
+    network call per batch, then per frame in order: cut detection and steady colour
+    (when smoothing > 0), decoding, merge. .cuts counts the scene cuts found."""
 
+    def __init__(self, colorizer, options, smoothing, batch=8, follow_motion=True):
+        self.colorizer, self.options, self.batch = colorizer, options, int(batch)
+        self.steady = SteadyColour(smoothing, follow_motion=follow_motion) if smoothing > 0 else None
+        self.detector = CutDetector()
+        self.pending, self.cuts = [], 0
+
+    def push(self, item, L):
+        self.pending.append((item, L))
+        return self.flush() if len(self.pending) >= self.batch else []
+
+    def flush(self):
+        frames, self.pending = self.pending, []
+        if not frames:
+            return []
+        backend = self.colorizer.backend
+        inputs = [network_input(L, backend, self.options) for _, L in frames]
+        small = torch.cat([x for x, _ in inputs])
+        hints = torch.cat([h for _, h in inputs]) if inputs[0][1] is not None else None
+        outputs = self.colorizer.network_outputs(small, hints)
+        if self.steady is not None:
+            smoothed = []
+            for i in range(len(frames)):
+                L_work = small[i, 0].numpy()
+                if self.detector(L_work):
+                    self.steady.reset()
+                    self.cuts += 1
+                smoothed.append(self.steady(L_work, {k: v[i] for k, v in outputs.items()}))
+            outputs = {k: torch.stack([s[k] for s in smoothed]) for k in outputs}
+        ab = self.colorizer.decode(outputs, self.options)
+        return [(item, merge_full_res(L, ab[i])) for i, (item, L) in enumerate(frames)]

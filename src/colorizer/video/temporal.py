@@ -31,10 +31,11 @@ class SteadyColour:
     for it ({name: (C, h, w) tensor}, at the network's output size); it returns the
     smoothed outputs. reset() starts afresh (a new shot)."""
 
-    def __init__(self, weight=DEFAULT_SMOOTHING, occlusion=OCCLUSION_L):
+    def __init__(self, weight=DEFAULT_SMOOTHING, occlusion=OCCLUSION_L, follow_motion=True):
         if not 0.0 <= weight < 1.0:
             raise ValueError(f"smoothing must be a number from 0 to below 1, not {weight!r}")
         self.weight, self.occlusion = float(weight), float(occlusion)
+        self.follow_motion = follow_motion  # False: the plain average, in place (what benchmarks/video.py compares)
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.reset()
 
@@ -51,6 +52,8 @@ class SteadyColour:
         L_small = cv2.resize(L_work, (w, h), interpolation=cv2.INTER_AREA)
         if self.state is None or self.names != names or self.state.shape != current.shape or self.gray.shape != gray.shape:
             state = current
+        elif not self.follow_motion:
+            state = self.state * self.weight + current * (1.0 - self.weight)
         else:
             grid, inside = self._grid(gray, h, w)
             both = torch.cat([self.state, torch.from_numpy(self.L)[None]], 0)
