@@ -134,7 +134,7 @@ def warp_masks(clip):
 
 
 def score(clip, outputs, masks):
-    flick, ewarp, cf, de = [], [], [], []
+    flick, ewarp, cf, de, kinds = [], [], [], [], []
     labs = [lab_of(o) for o in outputs]
     for t, (_, truth, _) in enumerate(clip):
         rgb = outputs[t].astype(np.float32) / 255
@@ -144,10 +144,13 @@ def score(clip, outputs, masks):
             still = np.abs(labs[t][0] - labs[t - 1][0]) < 2
             if still.any():
                 flick.append(float(np.abs(labs[t][1:] - labs[t - 1][1:]).mean(0)[still].mean()))
+                kinds.append(clip[t][0] % 3)   # 0 still, 1 slow pan, 2 fast pan (shots() order)
             f10, ok = masks[t]
             prev = warp(outputs[t - 1].astype(np.float32) / 255, f10)
             ewarp.append(float(((rgb - prev) ** 2).sum(-1)[ok].mean()) * 1000)
-    return {"flicker": np.mean(flick), "E_warp": np.mean(ewarp), "colourfulness": np.mean(cf), "CIEDE2000": np.mean(de)}
+    kinds, flick = np.array(kinds), np.array(flick)
+    return {"flicker": flick.mean(), "E_warp": np.mean(ewarp), "colourfulness": np.mean(cf), "CIEDE2000": np.mean(de),
+            "by shot": [flick[kinds == k].mean() for k in range(3)]}
 
 
 class SharedNetwork:
@@ -235,7 +238,12 @@ def quality(colorizer, args):
         print(f"| {name} | {r['flicker']:.3f} ({r['flicker'] / base['flicker']:.2f}x) | {r['E_warp']:.2f} "
               f"({r['E_warp'] / base['E_warp']:.2f}x) | {cf:.1f} ({cf / base['colourfulness']:.2f}x) "
               f"| {r['CIEDE2000']:.2f} ({r['CIEDE2000'] - base['CIEDE2000']:+.2f}) | {r['cuts']} | {r['fps']:.1f} |")
-    print(f"(true cuts between shots: {n_shots - 1}; the steady colour restarts at each it finds, and where the flow fails)")
+    print(f"(true cuts between shots: {n_shots - 1}, of which {len(photos) - 1} between photos; the steady colour restarts "
+          "at each it finds, and where the flow fails)")
+    print("\nflicker by shot (a pan's colours move with the picture, which a fixed pixel counts as change):\n")
+    print("| colorization | still shots | slow pans | fast pans |\n|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(f"{v:.3f} ({v / b:.2f}x)" for v, b in zip(r["by shot"], base["by shot"])) + " |")
 
 
 def strip(clip, per_frame, steady, args):

@@ -45,7 +45,7 @@ def add_parser(sub):
                    help="the video encoder's constant quality, 0 to 51 (lower: better and larger; default 18)")
     v.add_argument("--smoothing", type=float, default=None,
                    help="steady colour: the weight of the past frames, along the motion, in each frame's colours, 0 to "
-                        "0.95 (default 0.8; 0 colorizes each frame on its own)")
+                        "0.95 (default 0.9; 0 colorizes each frame on its own)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
     g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")

@@ -31,7 +31,7 @@ CONTAINERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
 # output codecs: --video-codec -> FFmpeg's encoder
 CODECS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "ffv1": "ffv1"}
 DEFAULT_CODEC = {"mp4": "h264", "mkv": "h264", "mov": "h264", "webm": "vp9"}
-DEFAULT_SMOOTHING = 0.8   # the weight of the past in the steady colour (temporal.py)
+DEFAULT_SMOOTHING = 0.9   # the weight of the past in the steady colour (temporal.py)
 
 
 class VideoError(ImageError):
