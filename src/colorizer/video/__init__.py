@@ -46,13 +46,14 @@ class VideoOptions:
     the container's usual, h264, or vp9 for webm); crf: the encoder's constant quality (lower
     is better and larger; 18 looks lossless with H.264); preset: x264/x265's speed;
     smoothing: the weight of the past in the steady colour (0: each frame on its own);
-    batch: frames per network call."""
+    batch: frames per network call (each holds its class scores, 262 x about 128 x 128
+    floats, a few times over: 4 keeps a 1080p video under a gigabyte)."""
     format: str = "mp4"
     codec: str | None = None
     crf: int = 18
     preset: str = "medium"
     smoothing: float = DEFAULT_SMOOTHING
-    batch: int = 8
+    batch: int = 4
 
     def __post_init__(self):
         if self.format not in CONTAINERS:

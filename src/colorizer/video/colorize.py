@@ -152,7 +152,7 @@ class FrameColorizer:
     network call per batch, then per frame in order: cut detection and steady colour
     (when smoothing > 0), decoding, merge. .cuts counts the scene cuts found."""
 
-    def __init__(self, colorizer, options, smoothing, batch=8, follow_motion=True):
+    def __init__(self, colorizer, options, smoothing, batch=4, follow_motion=True):
         self.colorizer, self.options, self.batch = colorizer, options, int(batch)
         self.steady = SteadyColour(smoothing, follow_motion=follow_motion) if smoothing > 0 else None
         self.detector = CutDetector()
@@ -172,13 +172,14 @@ class FrameColorizer:
         hints = torch.cat([h for _, h in inputs]) if inputs[0][1] is not None else None
         outputs = self.colorizer.network_outputs(small, hints)
         if self.steady is not None:
-            smoothed = []
+            smoothed = {k: torch.empty(v.shape, dtype=v.dtype) for k, v in outputs.items()}
             for i in range(len(frames)):
                 L_work = small[i, 0].numpy()
                 if self.detector(L_work):
                     self.steady.reset()
                     self.cuts += 1
-                smoothed.append(self.steady(L_work, {k: v[i] for k, v in outputs.items()}))
-            outputs = {k: torch.stack([s[k] for s in smoothed]) for k in outputs}
+                for k, v in self.steady(L_work, {k: v[i] for k, v in outputs.items()}).items():
+                    smoothed[k][i] = v
+            outputs = smoothed
         ab = self.colorizer.decode(outputs, self.options)
         return [(item, merge_full_res(L, ab[i])) for i, (item, L) in enumerate(frames)]
