@@ -170,7 +170,7 @@ class SharedNetwork:
         return {k: v.clone() for k, v in self.value.items()}
 
 
-def run_modes(colorizer, options, clip, modes, batch=8):
+def run_modes(colorizer, options, clip, modes, batch=VideoOptions().batch):
     """{name: (outputs, frame colorizer seconds, cuts found)} for modes {name: (smoothing, follow_motion)}: all fed
     in lockstep, the network run once per batch (its time is counted for each mode)."""
     shared = SharedNetwork(colorizer)
@@ -305,20 +305,25 @@ def pan_frames(photos, w, h, n):
 def speed(colorizer, args, tmp):
     photos = sorted(glob.glob(os.path.join(args.data, "*.jpg")))[:2]
     print(f"\n## Speed, file to file (decode, network at working size {args.size}, decoding, merge, H.264 crf 18 "
-          f"preset medium, AAC copied), {torch.get_num_threads()} torch threads, {os.cpu_count()} cores")
-    print("\n| clip | frames | per-frame: fps | steady colour: fps | steady / per-frame |")
-    print("|---|---|---|---|---|")
+          f"preset medium, AAC copied), {torch.get_num_threads()} torch threads, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    print("\nfps: frames per second of wall time; CPU s/frame: the process's CPU time (all its threads) per frame, which "
+          "other programs on the machine disturb less\n")
+    print("| clip | frames | per-frame: fps | CPU s/frame | steady colour: fps | CPU s/frame |")
+    print("|---|---|---|---|---|---|")
     for w, h in ((640, 480), (1280, 720)):
         src = os.path.join(tmp, f"clip{w}.mp4")
         write_clip(src, pan_frames(photos, w, h, args.speed_frames))
-        fps = {}
+        fps, cpu = {}, {}
         for smoothing in (0.0, args.smoothing):
             dst = os.path.join(tmp, f"out{w}_{smoothing}.mp4")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = colorize_video(colorizer, src, dst, size=args.size, video=VideoOptions(smoothing=smoothing))
             fps[smoothing] = r.frames / (time.perf_counter() - t0)
-        print(f"| {w}x{h}, 30000/1001 fps, AAC | {args.speed_frames} | {fps[0.0]:.1f} | {fps[args.smoothing]:.1f} | "
-              f"{fps[args.smoothing] / fps[0.0]:.2f}x |")
+            cpu[smoothing] = (time.process_time() - c0) / r.frames
+        print(f"| {w}x{h}, 30000/1001 fps, AAC | {args.speed_frames} | {fps[0.0]:.2f} | {cpu[0.0]:.3f} | "
+              f"{fps[args.smoothing]:.2f} | {cpu[args.smoothing]:.3f} |")
+    print(f"(load average {os.getloadavg()[0]:.1f} at the end)")
 
 
 def memory(args, tmp):

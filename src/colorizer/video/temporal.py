@@ -29,7 +29,12 @@ OCCLUSION_L = 6.0         # a |ΔL*| above this between a pixel and where the fl
 class SteadyColour:
     """Feed it each frame's lightness at the working size (H, W) and the network's outputs
     for it ({name: (C, h, w) tensor}, at the network's output size); it returns the
-    smoothed outputs. reset() starts afresh (a new shot)."""
+    smoothed outputs. reset() starts afresh (a new shot).
+
+    The previous average is carried along the flow by bilinear resampling (grid_sample) at
+    the outputs' size (half the working size). Rounding the flow to the nearest pixel
+    instead, a gather, is cheaper but lets the average drift off the picture by up to half
+    a pixel a frame, which adds up over the frames it remembers."""
 
     def __init__(self, weight=DEFAULT_SMOOTHING, occlusion=OCCLUSION_L, follow_motion=True):
         if not 0.0 <= weight < 1.0:
@@ -41,32 +46,29 @@ class SteadyColour:
 
     def reset(self):
         self.gray = self.L = self.state = None
-        self.names = None
 
     def __call__(self, L_work, outputs):
-        names = sorted(outputs)
-        current = torch.cat([outputs[n].float() for n in names], 0)  # (C, h, w)
-        h, w = current.shape[-2:]
+        current = {k: v.float() for k, v in outputs.items()}
+        h, w = next(iter(current.values())).shape[-2:]
         L_work = np.asarray(L_work, dtype=np.float32)
         gray = np.clip(L_work * 2.55 + 0.5, 0, 255).astype(np.uint8)
-        L_small = cv2.resize(L_work, (w, h), interpolation=cv2.INTER_AREA)
-        if self.state is None or self.names != names or self.state.shape != current.shape or self.gray.shape != gray.shape:
-            state = current
+        L_small = torch.from_numpy(cv2.resize(L_work, (w, h), interpolation=cv2.INTER_AREA))
+        fresh = (self.state is None or self.state.keys() != current.keys() or self.gray.shape != gray.shape
+                 or any(self.state[k].shape != v.shape for k, v in current.items()))
+        if fresh:
+            state = {k: v.clone() for k, v in current.items()}
         elif not self.follow_motion:
-            state = self.state * self.weight + current * (1.0 - self.weight)
+            state = {k: torch.lerp(v, self.state[k], self.weight) for k, v in current.items()}
         else:
             grid, inside = self._grid(gray, h, w)
-            both = torch.cat([self.state, torch.from_numpy(self.L)[None]], 0)
-            warped = F.grid_sample(both[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-            valid = inside & (torch.from_numpy(L_small) - warped[-1]).abs().le(self.occlusion)
-            state = torch.where(valid[None], warped[:-1].mul_(self.weight).add_(current, alpha=1.0 - self.weight), current)
-        self.gray, self.L, self.state, self.names = gray, L_small, state, names
-        out, k = {}, 0
-        for n in names:
-            c = outputs[n].shape[0]
-            out[n] = state[k:k + c]
-            k += c
-        return out
+
+            def carry(x):  # (C, h, w) of the previous frame -> where this frame's pixels were
+                return F.grid_sample(x[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+            valid = inside & (L_small - carry(self.L[None])[0]).abs().le(self.occlusion)
+            weight = valid.float().mul_(self.weight)            # w where the flow holds, 0 (start afresh) elsewhere
+            state = {k: torch.lerp(v, carry(self.state[k]), weight) for k, v in current.items()}
+        self.gray, self.L, self.state = gray, L_small, state
+        return state
 
     def _grid(self, gray, h, w):
         """The sampling grid (1, h, w, 2) that carries the previous frame's outputs to this
@@ -75,10 +77,8 @@ class SteadyColour:
         H, W = gray.shape
         flow = self.flow.calc(gray, self.gray, None)                    # this frame -> previous, pixels
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA)
-        fx = torch.from_numpy(flow[..., 0] * (w / W))
-        fy = torch.from_numpy(flow[..., 1] * (h / H))
-        x = torch.arange(w, dtype=torch.float32)[None, :] + fx
-        y = torch.arange(h, dtype=torch.float32)[:, None] + fy
+        x = torch.arange(w, dtype=torch.float32)[None, :] + torch.from_numpy(flow[..., 0] * (w / W))
+        y = torch.arange(h, dtype=torch.float32)[:, None] + torch.from_numpy(flow[..., 1] * (h / H))
         inside = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
         grid = torch.stack([(x + 0.5) * (2.0 / w) - 1.0, (y + 0.5) * (2.0 / h) - 1.0], -1)[None]
         return grid, inside
