@@ -313,3 +313,23 @@ def test_sigterm_leaves_no_partial_video_and_says_how_to_resume(tiny_model_path,
     assert proc.returncode == 130, err
     assert os.listdir(out) == [], os.listdir(out)  # neither the final name nor a temporary file
     assert "interrupted: 0 of 1 outputs" in err and "--skip-existing" in err and "Traceback" not in err
+
+
+def test_cli_colorizes_a_video_and_checks_its_options(film, tiny_model_path, tmp_path, capsys):
+    from colorizer.cli import main
+    out = tmp_path / "out"
+    for bad, message in ((["--crf", "99"], "--crf must be a whole number from 0 to 51, not 99"),
+                         (["--smoothing", "1"], "--smoothing must be a number from 0 to 0.95, not 1"),
+                         (["--video-format", "webm", "--video-codec", "h264"], "webm holds vp9 or av1 video, not h264")):
+        assert main(["colorize", film, "-o", str(out), *bad]) == 2
+        assert capsys.readouterr().err.strip() == f"colorizer: error: {message}"
+    rc = main(["colorize", film, "-o", str(out), "--model", tiny_model_path, "--size", str(SIZE), "--video-format", "mkv",
+               "--smoothing", "0", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert os.listdir(out) == ["film.mkv"]
+    # Matroska counts in milliseconds: each frame at its own time, rounded so
+    in_ms = [Fraction(int(t * 1000 + Fraction(1, 2)), 1000) for t in vc.probe(film)["times"]]
+    assert vc.probe(out / "film.mkv")["times"] == in_ms
+    assert main(["colorize", film, "-o", str(out), "--video-format", "mkv"]) == 2  # exists: refused before any work
+    assert "1 of 1 outputs already exist" in capsys.readouterr().err

@@ -159,7 +159,7 @@ class VideoSink:
             raise ValueError(f"this PyAV's FFmpeg has no {CODECS[codec]} encoder for {codec}")
         self.source, self.fmt, self.codec, self.crf, self.preset = source, fmt, codec, int(crf), preset
         self.notes = []
-        self.container = av.open(path, "w", format=CONTAINERS[fmt])
+        self.container = av.open(path, "w", format=CONTAINERS[fmt], options={"avoid_negative_ts": "disabled"})
         self.container.metadata.update(_tags(source.container.metadata))
         self.video = None
         self._waiting = []      # copied packets that came before the first frame
