@@ -286,7 +286,7 @@ def test_cut_detector_finds_cuts_not_pans():
 
 
 def test_video_options_checked():
-    for bad in (dict(format="avi"), dict(codec="mpeg2"), dict(format="webm", codec="h264"), dict(crf=-1), dict(smoothing=1.0),
+    for bad in (dict(format="avi"), dict(codec="mpeg2"), dict(format="webm", codec="h264"), dict(codec="ffv1"), dict(crf=-1), dict(smoothing=1.0),
                 dict(batch=0)):
         with pytest.raises(ValueError):
             VideoOptions(**bad)

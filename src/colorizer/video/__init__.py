@@ -62,6 +62,8 @@ class VideoOptions:
             raise ValueError(f"video codec must be one of {', '.join(CODECS)}, not {self.codec!r}")
         if self.format == "webm" and self.codec_name not in ("vp9", "av1"):
             raise ValueError(f"webm holds vp9 or av1 video, not {self.codec}")
+        if self.codec == "ffv1" and self.format != "mkv":
+            raise ValueError(f"ffv1 video needs the mkv format, not {self.format}")
         if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 63:
             raise ValueError(f"crf must be a whole number from 0 to 63, not {self.crf!r}")
         if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float)) or not 0 <= self.smoothing < 1:
