@@ -286,8 +286,8 @@ def test_cut_detector_finds_cuts_not_pans():
 
 
 def test_video_options_checked():
-    for bad in (dict(format="avi"), dict(codec="mpeg2"), dict(format="webm", codec="h264"), dict(codec="ffv1"), dict(crf=-1), dict(smoothing=1.0),
-                dict(batch=0)):
+    for bad in (dict(format="avi"), dict(codec="mpeg2"), dict(format="webm", codec="h264"), dict(codec="ffv1"), dict(crf=-1),
+                dict(smoothing=1.0), dict(batch=0)):
         with pytest.raises(ValueError):
             VideoOptions(**bad)
     assert VideoOptions(format="webm").codec_name == "vp9"
