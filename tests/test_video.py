@@ -333,3 +333,21 @@ def test_cli_colorizes_a_video_and_checks_its_options(film, tiny_model_path, tmp
     assert vc.probe(out / "film.mkv")["times"] == in_ms
     assert main(["colorize", film, "-o", str(out), "--video-format", "mkv"]) == 2  # exists: refused before any work
     assert "1 of 1 outputs already exist" in capsys.readouterr().err
+
+
+def test_hints_apply_to_every_frame(tmp_path):
+    from colorizer import Colorizer
+    from helpers import make_tiny_model_file
+    c = Colorizer.load(make_tiny_model_file(tmp_path / "hints.safetensors", hints=True), device="cpu")
+    src = vc.write_clip(tmp_path / "h.mkv", vc.frames(96, 64, 6, shots=("still",)), fmt="matroska", rotation=0, audio=None)
+    plain = colorize_video(c, src, tmp_path / "plain.mkv", size=SIZE, video=VideoOptions(format="mkv", codec="ffv1"))
+    hinted = colorize_video(c, src, tmp_path / "hinted.mkv", size=SIZE, hints=["48,32,#20c020"],
+                            video=VideoOptions(format="mkv", codec="ffv1"))
+    assert plain.frames == hinted.frames == 6
+    a = _ab(vc.probe(tmp_path / "plain.mkv")["pictures"])
+    b = _ab(vc.probe(tmp_path / "hinted.mkv")["pictures"])
+    change = (a - b).abs().mean(dim=(1, 2, 3))
+    assert bool((change > 0.01).all()), change  # every frame, not only the first (the same run without hints: 0)
+    with pytest.raises(ValueError, match="outside"):
+        colorize_video(c, src, tmp_path / "x.mkv", size=SIZE, hints=["500,32,#20c020"], video=VideoOptions(format="mkv"))
+    assert not os.path.exists(tmp_path / "x.mkv")
