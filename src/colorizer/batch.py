@@ -3,6 +3,9 @@
     inputs (files, folders walked recursively)  -> jobs (source, output path)
     -> for each job: skip / refuse / colorize -> write atomically -> an event
 
+Photos and videos alike: a video (by its extension, video.VIDEO_EXTS) is colorized by
+video.colorize_video into OUT/STEM.mp4 (the container of --video-format).
+
 It never touches an input, never leaves a partial output (atomic writes; stale
 temporary files of a killed run are removed), lets one bad file not stop the rest,
 and stops cleanly on Ctrl-C or SIGTERM. The CLI prints its events; a distributed runner
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .files import display, find_images, remove_stale_temps
 from .image_io import IMAGE_EXTS, ImageError, save_image
+from .video import VIDEO_EXTS, VideoOptions, is_video_path
 
 EXISTING = ("fail", "skip", "overwrite")  # what to do when an output already exists
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # output formats: extension -> image format
@@ -61,7 +65,7 @@ class OutputFolderError(Exception):
     """The output folder cannot be created or used; str() is one line."""
 
 
-def collect(inputs, exts=IMAGE_EXTS, exclude=None):
+def collect(inputs, exts=IMAGE_EXTS | VIDEO_EXTS, exclude=None):
     """(source path, output stem relative to the output folder) for every input, and
     (path, why) for inputs that are missing or empty folders. Folders are searched
     recursively; when the folder `exclude` (the output folder) lies inside an input
@@ -84,15 +88,17 @@ def collect(inputs, exts=IMAGE_EXTS, exclude=None):
     return items, errors
 
 
-def plan(items, out_dir, ext):
-    """Jobs for (source, stem) items: OUT/STEM.EXT, with _1, _2... added when two inputs
-    share a stem (a.jpg and a.png; shared_stems() says which became which)."""
+def plan(items, out_dir, ext, video_ext="mp4"):
+    """Jobs for (source, stem) items: OUT/STEM.EXT (OUT/STEM.VIDEO_EXT for a video), with
+    _1, _2... added when two inputs share a stem (a.jpg and a.png; shared_stems() says
+    which became which)."""
     jobs, taken = [], set()
     for src, stem in items:
-        dst = os.path.join(out_dir, f"{stem}.{ext}")
+        suffix = video_ext if is_video_path(src) else ext
+        dst = os.path.join(out_dir, f"{stem}.{suffix}")
         n = 1
         while os.path.realpath(dst) in taken:
-            dst = os.path.join(out_dir, f"{stem}_{n}.{ext}")
+            dst = os.path.join(out_dir, f"{stem}_{n}.{suffix}")
             n += 1
         taken.add(os.path.realpath(dst))
         jobs.append(Job(src, dst, stem))
@@ -104,7 +110,8 @@ def shared_stems(jobs):
     a_1.png), in order: what to tell the user before the batch runs."""
     groups = {}
     for job in jobs:
-        groups.setdefault(os.path.join(os.path.dirname(job.output), job.stem), []).append(job)
+        key = (os.path.join(os.path.dirname(job.output), job.stem), os.path.splitext(job.output)[1])  # a.png, a.mp4 differ
+        groups.setdefault(key, []).append(job)
     return [group for group in groups.values() if len(group) > 1]
 
 
@@ -166,7 +173,8 @@ def check_writable(folder):
     os.unlink(probe)
 
 
-def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95, depth=8):
+def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95, depth=8,
+             video=None, frame_progress=None):
     """Colorize each job's source into its output. `existing`: what to do when the
     output exists ("fail" the file, "skip" it, "overwrite" it). `on_event(event)` hears
     each failure, skip and note as it happens; `progress` wraps the job list (a tqdm).
@@ -174,8 +182,10 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
     (merged from the input's full-precision L*). Outputs keep the input's EXIF, ICC
     profile and DPI. The alternatives and the confidence map the options ask for are
     written beside each output (extra_outputs; 8 bits), before it: an output that exists
-    has its extras. Returns a Summary. KeyboardInterrupt (Ctrl-C, and SIGTERM while
-    this runs in the main thread) stops it, leaving no partial output."""
+    has its extras. Videos are written as `video` (VideoOptions) says, with
+    `frame_progress(total, desc)` (a tqdm of frames) when given. Returns a Summary.
+    KeyboardInterrupt (Ctrl-C, and SIGTERM while this runs in the main thread) stops it,
+    leaving no partial output."""
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
     if depth not in (8, 16) or (depth == 16 and fmt not in DEPTH16):
@@ -193,14 +203,15 @@ def run_jobs(colorizer, jobs, options, fmt="png", existing="fail", on_event=None
     with _sigterm_as_interrupt():
         for job in (progress(jobs) if progress else jobs):
             for kind, message, output in colorize_job(colorizer, job, options, pil_format, existing, inputs_real,
-                                                      quality, depth):
+                                                      quality, depth, video, frame_progress):
                 if kind != "note":
                     setattr(summary, kind, getattr(summary, kind) + 1)
                 emit(kind, job, message, output)
     return summary
 
 
-def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, quality=95, depth=8):
+def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, quality=95, depth=8, video=None,
+                 frame_progress=None):
     """One job, as run_jobs does it: [(kind, message, output)] - one "done", "skipped" or
     "failed", then the notes of a done one. `inputs_real`: the real paths of the batch's
     inputs (an output must not replace one). What an engine running jobs elsewhere (on Ray:
@@ -208,13 +219,17 @@ def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, qua
     src, dst = job.source, job.output
     if os.path.realpath(dst) in inputs_real:
         return [("failed", f"output {display(dst)} would overwrite an input; choose another -o", None)]
-    extras = extra_outputs(dst, options)  # alternatives and the confidence map, written before dst
+    is_video = is_video_path(src)
+    extras = () if is_video else extra_outputs(dst, options)  # alternatives, confidence map: written before dst
     if os.path.lexists(dst) and existing == "skip":
         return [("skipped", "output exists, skipped", dst)]
     there = [p for p in (dst, *extras) if os.path.lexists(p)]
     if there and existing == "fail":
         return [("failed", f"output {display(there[0])} exists (use --overwrite or --skip-existing)", None)]
     try:
+        if is_video:
+            out = _colorize_video(colorizer, src, dst, options, video, frame_progress)
+            return [("done", "", dst)] + [("note", note, dst) for note in out.notes]
         out = colorizer.colorize(src, options)
         os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         for path, image in zip(extras, out.variants):
@@ -223,7 +238,7 @@ def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, qua
             save_image(out.confidence, extras[-1], fmt="PNG")
         save_image(out.pixels16() if depth == 16 else out.image, dst, fmt=pil_format, quality=quality,
                    metadata=out.metadata)
-    except (ImageError, ValueError) as e:  # a bad image; hints that do not fit this photo
+    except (ImageError, ValueError) as e:  # a bad image or video; hints that do not fit this photo
         return [("failed", getattr(e, "reason", str(e)), None)]  # the line starts with the path already
     except MemoryError:
         return [("failed", "out of memory (try a smaller --size or image)", None)]
@@ -236,7 +251,7 @@ def colorize_job(colorizer, job, options, pil_format, existing, inputs_real, qua
 
 
 def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", on_event=None, progress=None, quality=95,
-              depth=8):
+              depth=8, video=None, frame_progress=None):
     """collect + plan + prepare_output_folder + run_jobs, for files and folders. Inputs
     that are missing or empty folders count as failed. Raises OutputFolderError."""
     started = time.time()
@@ -250,14 +265,24 @@ def run_batch(colorizer, inputs, out_dir, options, fmt="png", existing="fail", o
             on_event(ev)
     if not items:
         return summary
-    jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png")
+    jobs = plan(items, out_dir, fmt if fmt in FORMATS else "png", (video or VideoOptions()).format)
     removed = prepare_output_folder(out_dir, jobs, started, options)
     result = run_jobs(colorizer, jobs, options, fmt=fmt, existing=existing, on_event=on_event, progress=progress,
-                      quality=quality, depth=depth)
+                      quality=quality, depth=depth, video=video, frame_progress=frame_progress)
     result.failed += summary.failed
     result.events = summary.events + result.events
     result.removed_temps = removed
     return result
+
+
+def _colorize_video(colorizer, src, dst, options, video, frame_progress):
+    """One video job (video.colorize_video, imported only when a video comes: it needs the
+    `video` extra, whose absence is then a one-line error for that file)."""
+    from .video import require_video
+    require_video(src)
+    from .video.colorize import colorize_video
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    return colorize_video(colorizer, src, dst, options, video or VideoOptions(), progress=frame_progress)
 
 
 class _sigterm_as_interrupt:

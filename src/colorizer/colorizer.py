@@ -113,6 +113,22 @@ class Colorizer:
         options = self.options(options, **changes)
         return predict_ab(self.backend, self.decoder(options), L, options.vibrance)
 
+    def network_outputs(self, L, hints=None):
+        """The network alone, for callers that work on its outputs before decoding them (the
+        steady colour of videos): L (B, 1, h, w) in [0, 100] at the working size (and hints
+        (B, 3, h, w) for a hint-aware model) -> {"logits": (B, Q, h', w'), "ab": (B, 2, h',
+        w')} (the outputs this model has), float32 on the CPU. decode() finishes the job."""
+        with torch.inference_mode():
+            return {k: v.float().cpu() for k, v in self.backend(L, hints).items()}
+
+    def decode(self, outputs, options=None, **changes):
+        """network_outputs() (or an average of them) -> a,b (B, 2, h', w') on the CPU, by the
+        decoding and vibrance the options say. The outputs are left unchanged."""
+        options = self.options(options, **changes)
+        with torch.inference_mode():
+            outputs = {k: v.to(self.backend.device) for k, v in outputs.items()}
+            return self.decoder(options)(outputs, options.vibrance).cpu()
+
     def __repr__(self):
         return (f"Colorizer(model={self.name!r}, arch={self.arch!r}, decoding={self.default_decoding!r}, "
                 f"backend={self.backend.name!r}, device={str(self.backend.device)!r})")

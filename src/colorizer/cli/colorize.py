@@ -5,13 +5,15 @@ from .common import BACKEND_HELP, error, option_help, parse_options
 
 
 def add_parser(sub):
-    p = sub.add_parser("colorize", help="colorize photos (files and folders)",
-                       description="Colorize grayscale photos. Each output keeps the input's resolution and has the "
-                                   "input's stem, and the input's EXIF (date, camera, description), ICC profile and DPI. "
+    p = sub.add_parser("colorize", help="colorize photos and videos (files and folders)",
+                       description="Colorize grayscale photos and black-and-white videos. Each output keeps the input's "
+                                   "resolution and has the input's stem, and the input's EXIF (date, camera, description), "
+                                   "ICC profile and DPI; a video (OUT/STEM.mp4 by default) keeps every frame with its "
+                                   "timestamp, its sound, rotation and metadata. "
                                    "Inputs are never modified; outputs are written atomically. Exit status: 0 all done, "
                                    "1 some failed, 2 nothing done (a usage error, an unusable output folder, or outputs "
                                    "that exist without --skip-existing or --overwrite), 130 interrupted.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image and video files or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
     p.add_argument("--model", default=None,
                    help="bundled model name, .safetensors path, or .onnx file (from colorizer export) "
@@ -42,6 +44,17 @@ def add_parser(sub):
     p.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality, 1 to 100 (default 95)")
     p.add_argument("--depth", type=int, choices=[8, 16], default=8,
                    help="bits per channel of png and tif outputs (default 8); 16 keeps a 16-bit scan's precision")
+    v = p.add_argument_group("videos", "(need the video extra: pip install 'photo-colorizer[video]')")
+    v.add_argument("--video-format", choices=["mp4", "mkv", "mov", "webm"], default="mp4",
+                   help="container of video outputs, and their extension (default mp4)")
+    v.add_argument("--video-codec", choices=["h264", "hevc", "vp9", "av1", "ffv1"], default=None,
+                   help="video codec (default h264; vp9 for webm); the sound is copied as it is where the container "
+                        "can hold it")
+    v.add_argument("--crf", type=int, default=18,
+                   help="the video encoder's constant quality, 0 to 51 (lower: better and larger; default 18)")
+    v.add_argument("--smoothing", type=float, default=None,
+                   help="steady colour: the weight of the past frames, along the motion, in each frame's colours, 0 to "
+                        "0.95 (default 0.9; 0 colorizes each frame on its own)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume a batch)")
     g.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -73,6 +86,7 @@ def run(a):
     from ..files import display
     from ..model_files import WeightsError
     from ..options import ColorizeOptions
+    from ..video import DEFAULT_SMOOTHING, VideoOptions
 
     started = time.time()
     if not (a.max_megapixels > 0 and math.isfinite(a.max_megapixels)):
@@ -89,6 +103,15 @@ def run(a):
         from .. import batch_ray
         if not batch_ray.available():
             return error(f"--engine ray needs Ray: {batch_ray.INSTALL}")
+    if not 0 <= a.crf <= 51:
+        return error(f"--crf must be a whole number from 0 to 51, not {a.crf}")
+    smoothing = DEFAULT_SMOOTHING if a.smoothing is None else a.smoothing
+    if not 0 <= smoothing <= 0.95:
+        return error(f"--smoothing must be a number from 0 to 0.95, not {smoothing:g}")
+    try:
+        video = VideoOptions(format=a.video_format, codec=a.video_codec, crf=a.crf, smoothing=smoothing)
+    except ValueError as e:
+        return error(e)
     try:
         given = parse_options(a, ("size", "vibrance", "decoding", "reference_strength", "variants"))
         options = ColorizeOptions().replace(**given, max_pixels=int(a.max_megapixels * 1e6), hints=read_hints(a),
@@ -125,7 +148,7 @@ def run(a):
         except ValueError as e:
             return error(f"model {colorizer.name}: {e}: drop --reference/--variants/--confidence or use a colour-class "
                          "model and decoding")
-    jobs = batch.plan(items, a.out, a.format)
+    jobs = batch.plan(items, a.out, a.format, a.video_format)
     clash = batch.extra_collisions(jobs, options)
     if clash:
         job, path = clash[0]
@@ -162,9 +185,10 @@ def run(a):
             summary = run_on_ray(a, jobs, options, existing, on_event)
         else:
             summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
-                                     progress=lambda js: tqdm(js, desc="colorizing", unit="img", disable=a.quiet,
-                                                              file=sys.stderr),
-                                     quality=a.quality, depth=a.depth)
+                                     progress=lambda js: tqdm(js, desc="colorizing", unit="file", disable=a.quiet, file=sys.stderr),
+                                     quality=a.quality, depth=a.depth, video=video,
+                                     frame_progress=lambda total, desc: tqdm(total=total, desc=desc, unit="frame", leave=False,
+                                                                             disable=a.quiet, file=sys.stderr, dynamic_ncols=True))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
         done = counts["done"] + counts["skipped"]
         print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"

@@ -1,6 +1,8 @@
 """The web app and HTTP API: `colorizer serve`.
 
     POST /api/colorize   multipart field `image` (+ vibrance, size, format, decoding) -> the colorized image
+    POST /api/videos     multipart field `video` -> a background job's id; GET /api/videos/{id} its progress,
+                         DELETE cancels it, GET /api/videos/{id}/result the colorized MP4 (videos.py)
     GET  /api/health     status, model, its decodings, the options (defaults, ranges) and limits
     GET  /               the web page (static files in colorizer/static; it reads /api/health)
     GET  /docs           API documentation (offline, rendered from /openapi.json)
@@ -17,6 +19,7 @@ Every error is JSON {"error": "..."} without a traceback.
     docs_page.py  the /docs page, rendered from the schema
     headers.py    security headers, safe download names and notes
     errors.py     ApiError and the JSON error handlers
+    videos.py     video jobs: one worker thread, a bounded queue, limits, cancel, results on disk
 """
 import os
 

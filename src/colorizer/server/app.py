@@ -30,6 +30,7 @@ from .uploads import (
     parse_field,
     read_form,
 )
+from .videos import add_video_routes, video_jobs
 
 DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -68,11 +69,12 @@ def usable(colorizer, request):
 
 def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS,
                concurrency=os.cpu_count(), queue_size=DEFAULT_QUEUE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
-               allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None):
+               allow_origins=None, max_size=DEFAULT_MAX_SIZE, backend=None, video_limits=None):
     """The FastAPI app. Pass a loaded `colorizer`, or `model` (a bundled name, a
     .safetensors path or a .onnx file; loaded now, run by `backend`: None/"auto", "torch"
     or "onnxruntime", see colorizer.backends). `max_size` caps the working size a request may ask
-    for. CORS stays closed unless `allow_origins` is given."""
+    for. CORS stays closed unless `allow_origins` is given. `video_limits`: keywords of
+    videos.VideoJobs (max_bytes, max_seconds, queue_size) for the video jobs."""
     max_pixels = OPTIONS["max_pixels"].check(max_pixels)
     if max_size < OPTIONS["size"].min:
         raise ValueError(f"max_size must be at least {OPTIONS['size'].min:g}, not {max_size!r}")
@@ -98,6 +100,10 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
                   description="Colour for grayscale photographs.")
     app.state.colorizer, app.state.gate, app.state.limits = colorizer, gate, limits
     install_error_handlers(app)
+    app.state.videos = video_jobs(colorizer, video_limits)
+    if app.state.videos is not None:
+        limits.update(app.state.videos.limits())
+    add_video_routes(app, app.state.videos, fields, max_pixels, request_timeout)
 
     async def infer(fn, *args):
         """fn(*args) in the inference pool, its errors answered as the API's: a bad or too large
@@ -179,6 +185,7 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
     @app.get("/api/health", summary="Status, model, options and limits")
     async def health():
         return {"status": "ok", "model": str(colorizer.name), "version": __version__, "backend": colorizer.backend.name,
+                "videos": app.state.videos is not None,  # whether POST /api/videos works here (the video extra)
                 # the model's own decoding of colour classes (None: a regression model, no classes)
                 "decoding": colorizer.default_decoding if colorizer.predicts_classes else None,
                 "decodings": list(colorizer.decoders),
@@ -199,7 +206,7 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
 
     if allow_origins:
         from fastapi.middleware.cors import CORSMiddleware
-        app.add_middleware(CORSMiddleware, allow_origins=list(allow_origins), allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(allow_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["*"], expose_headers=["Content-Disposition", "X-Colorizer-Notes"])
     app.add_middleware(SecurityHeaders)
     return app
