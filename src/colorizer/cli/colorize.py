@@ -184,11 +184,12 @@ def run(a):
         if a.engine == "ray":
             summary = run_on_ray(a, jobs, options, existing, on_event)
         else:
-            summary = batch.run_jobs(colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
-                                     progress=lambda js: tqdm(js, desc="colorizing", unit="file", disable=a.quiet, file=sys.stderr),
-                                     quality=a.quality, depth=a.depth, video=video,
-                                     frame_progress=lambda total, desc: tqdm(total=total, desc=desc, unit="frame", leave=False,
-                                                                             disable=a.quiet, file=sys.stderr, dynamic_ncols=True))
+            summary = batch.run_jobs(
+                colorizer, jobs, options, fmt=a.format, existing=existing, on_event=on_event,
+                progress=lambda js: tqdm(js, desc="colorizing", unit="file", disable=a.quiet, file=sys.stderr),
+                quality=a.quality, depth=a.depth, video=video,
+                frame_progress=lambda total, desc: tqdm(total=total, desc=desc, unit="frame", leave=False,
+                                                        disable=a.quiet, file=sys.stderr, dynamic_ncols=True))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
         done = counts["done"] + counts["skipped"]
         print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"
