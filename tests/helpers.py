@@ -1,5 +1,7 @@
 """Test helpers: tiny model files, made-up pictures (no downloads, no shared data), and
 signalling subprocesses at the right moment."""
+import os
+import signal
 import time
 
 import numpy as np
@@ -67,3 +69,20 @@ def signal_when(jobs, timeout=600, every=0.002):
         for proc, _, _ in pending.values():
             proc.kill()
     return sent
+
+
+def ctrl_c_in_training_at_step(monkeypatch, request, step=3):
+    """Ctrl-C (SIGINT, as in a terminal, also when the suite runs in the background with it
+    ignored) sent to this process in the middle of training step `step`: the loss of that
+    step is computed, then the signal lands."""
+    from colorizer.training import loop as training_loop
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    calls, real = {"n": 0}, training_loop.compute_loss
+
+    def loss_then_ctrl_c(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **kw)
+    monkeypatch.setattr(training_loop, "compute_loss", loss_then_ctrl_c)

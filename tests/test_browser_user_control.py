@@ -6,27 +6,12 @@ photo that steers the colours (sent as a second file with its strength).
 Skipped, like tests/test_browser.py, without the playwright package or /usr/bin/chromium."""
 import io
 
-import pytest
 from PIL import Image
 
-from colorizer.server import create_app
 from helpers import gradient_image
-from test_browser import CHROMIUM, CHROMIUM_ARGS, H, W, open_page, serving, sync_api  # skips as test_browser.py does
 
-
-@pytest.fixture(scope="module")
-def server_url(tiny_model_path):
-    with serving(create_app(model=tiny_model_path, concurrency=1, queue_size=4)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
+# the page's fixtures and helpers (importing it skips this module as it skips that one)
+from test_browser import H, W, browser, open_page, server_url  # noqa: F401
 
 GREENNESS = """() => {
     const img = document.getElementById('after');

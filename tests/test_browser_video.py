@@ -1,22 +1,12 @@
 """Issue 15 in the real browser (Debian's chromium, Playwright): choose a short video on the
 page, follow its progress, and play the colorized result in the page's <video>. Skipped,
 as tests/test_browser.py is, without chromium or playwright."""
-import pytest
 
 import videoclips as vc  # noqa: E402
 from colorizer.server import create_app  # noqa: E402
-from test_browser import CHROMIUM, open_page, serving  # noqa: F401  (skips this module as it skips that one)
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from test_browser import CHROMIUM_ARGS
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+# the page's fixtures and helpers (importing it skips this module as it skips that one)
+from test_browser import browser, open_page, serving  # noqa: F401
 
 
 def test_a_video_from_the_page_to_playback(browser, tiny_colorizer, tmp_path):

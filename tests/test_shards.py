@@ -6,7 +6,6 @@ stopped mid-epoch resumes exactly, also past photos the reader had to skip."""
 import json
 import os
 import re
-import signal
 import tarfile
 
 import numpy as np
@@ -21,6 +20,7 @@ from colorizer.training import train
 from colorizer.training.config import is_shard_spec
 from colorizer.training.distributed import World
 from colorizer.training.shards import ShardSet, write_shards
+from helpers import ctrl_c_in_training_at_step
 
 pytest.importorskip("webdataset")
 
@@ -152,16 +152,8 @@ def test_every_rank_takes_as_many_photos_and_its_own_stream(shard_spec):
 def test_a_shard_run_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(photo_dir, tmp_path, monkeypatch, request):
     spec = _with_bad_samples(photo_dir, tmp_path / "bad")
     train(_cfg(spec, tmp_path / "reference", epochs=2, batch=3))
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
-    calls, real = {"n": 0}, training_loop.compute_loss
-
-    def loss_then_ctrl_c(*a, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*a, **kw)
-    monkeypatch.setattr(training_loop, "compute_loss", loss_then_ctrl_c)
+    real = training_loop.compute_loss
+    ctrl_c_in_training_at_step(monkeypatch, request, 3)
     run = tmp_path / "stopped"
     with pytest.raises(training_loop.Interrupted):
         train(_cfg(spec, run, epochs=2, batch=3))

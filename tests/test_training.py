@@ -22,7 +22,7 @@ from colorizer.model_files import read_model_file
 from colorizer.training import TrainConfig, train
 from colorizer.training import loop as training_loop
 from colorizer.training.state import load_train_checkpoint, load_train_state, save_train_state
-from helpers import signal_when
+from helpers import ctrl_c_in_training_at_step, signal_when
 
 TINY = {"dec": [16, 16, 16, 16, 16]}
 TIMEOUT = 600
@@ -366,18 +366,8 @@ def test_ctrl_c_writes_a_checkpoint_at_the_step_reached_and_resume_continues(pho
                                                                            reference, request):
     """Ctrl-C (SIGINT) in the middle of step 3: the step is completed, a checkpoint at step 3
     is written, the message says how to resume, and the resumed run equals the reference."""
-    # SIGINT as in a terminal, also when the suite itself runs in the background with it ignored
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
-    calls = {"n": 0}
     real = training_loop.compute_loss
-
-    def loss_then_ctrl_c(*a, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*a, **kw)
-    monkeypatch.setattr(training_loop, "compute_loss", loss_then_ctrl_c)
+    ctrl_c_in_training_at_step(monkeypatch, request, 3)
     handler = signal.getsignal(signal.SIGINT)
     run = tmp_path / "run"
     with pytest.raises(training_loop.Interrupted) as ei:
