@@ -125,7 +125,7 @@ def main(argv=None):
     a = parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    reference = Colorizer.load(a.model, device="cpu")
+    reference = Colorizer.load(a.model, device="cpu", backend="torch")  # PyTorch, whatever the default backend is
     fp32 = load_backend(a.model, "onnxruntime")
     others = {"onnxruntime fp32": colorizer_from(fp32)}
     report = {"model": reference.name, "threads": torch.get_num_threads(), "sets": {}}
