@@ -163,10 +163,10 @@ class SharedNetwork:
     def __getattr__(self, name):
         return getattr(self.colorizer, name)
 
-    def network_outputs(self, L, hints=None):
+    def network_outputs(self, L, hints=None, options=None):
         key = (tuple(L.shape), hash(L.numpy().tobytes()))
         if key != self.key:
-            self.key, self.value = key, self.colorizer.network_outputs(L, hints)
+            self.key, self.value = key, self.colorizer.network_outputs(L, hints, options)
         return {k: v.clone() for k, v in self.value.items()}
 
 
@@ -180,9 +180,9 @@ def run_modes(colorizer, options, clip, modes, batch=VideoOptions().batch):
     net = [0.0]
     real = shared.colorizer.network_outputs
 
-    def timed(L, hints=None):
+    def timed(L, hints=None, options=None):
         t = time.perf_counter()
-        r = real(L, hints)
+        r = real(L, hints, options)
         net[0] += time.perf_counter() - t
         return r
     shared.colorizer = _Timed(colorizer, timed)

@@ -229,9 +229,9 @@ class _Unsure:
         self.backend, self.noise = backend, torch.Generator().manual_seed(0)
         self.outputs, self.takes_hints, self.name, self.device = backend.outputs, False, "unsure", backend.device
 
-    def __call__(self, L, hints=None):
-        out = self.backend(L, hints)
-        return {**out, "logits": out["logits"] + torch.randn(out["logits"].shape, generator=self.noise)}
+    def __call__(self, L, hints=None, outputs=None):
+        out = self.backend(L, hints, outputs=outputs)
+        return {k: v + torch.randn(v.shape, generator=self.noise) if k.startswith("logits") else v for k, v in out.items()}
 
 
 def test_steady_colour_cuts_flicker_on_a_steady_shot(tiny_colorizer, tmp_path):

@@ -9,6 +9,7 @@ import torch
 
 from . import decoding
 from .backends import load_backend
+from .bins import POOLED_LOGITS
 from .image_io import read_lightness
 from .model_files import WeightsError
 from .options import ColorizeOptions
@@ -113,13 +114,16 @@ class Colorizer:
         options = self.options(options, **changes)
         return predict_ab(self.backend, self.decoder(options), L, options.vibrance)
 
-    def network_outputs(self, L, hints=None):
+    def network_outputs(self, L, hints=None, options=None):
         """The network alone, for callers that work on its outputs before decoding them (the
         steady colour of videos): L (B, 1, h, w) in [0, 100] at the working size (and hints
         (B, 3, h, w) for a hint-aware model) -> {"logits": (B, Q, h', w'), "ab": (B, 2, h',
-        w')} (the outputs this model has), float32 on the CPU. decode() finishes the job."""
+        w')}: those the decoding that `options` choose reads, at full resolution (the class
+        scores for min-risk), float32 on the CPU. decode() finishes the job."""
+        reads = self.decoder(self.options(options)).reads(self.backend.outputs)
+        names = tuple(dict.fromkeys("logits" if n == POOLED_LOGITS else n for n in reads))
         with torch.inference_mode():
-            return {k: v.float().cpu() for k, v in self.backend(L, hints).items()}
+            return {k: v.float().cpu() for k, v in self.backend(L, hints, outputs=names).items()}
 
     def decode(self, outputs, options=None, **changes):
         """network_outputs() (or an average of them) -> a,b (B, 2, h', w') on the CPU, by the

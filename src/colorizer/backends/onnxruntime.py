@@ -68,7 +68,6 @@ class OrtBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, session, multiple=MULTIPLE, spinning=False, path=None, threads=None):
-        self.session = session
         self.spinning = bool(spinning)  # whether its threads may spin while they wait (see session_options)
         self.device = torch.device("cpu")
         self.multiple = int(multiple)
@@ -79,6 +78,20 @@ class OrtBackend(Backend):
         self._sessions = {frozenset(self.outputs): session}  # by the outputs they compute
         self._lock = threading.Lock()
 
+    @property
+    def session(self):
+        """The whole graph's session (made again on first use after prepare() let it go)."""
+        key = frozenset(self.outputs)
+        found = self._sessions.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            if key not in self._sessions:
+                ort = require_onnxruntime()
+                self._sessions[key] = ort.InferenceSession(self.path, session_options(self.threads, self.spinning),
+                                                           providers=["CPUExecutionProvider"])
+            return self._sessions[key]
+
     def session_for(self, names):
         """The session that computes just `names` (made on first use; the whole graph's
         when the graph cannot be edited here)."""
@@ -86,13 +99,21 @@ class OrtBackend(Backend):
         found = self._sessions.get(key)
         if found is not None:
             return found
+        pruned = self._pruned_session(key)
+        if pruned is None:  # the whole graph: asked for, or the graph cannot be edited here
+            return self.session
         with self._lock:
-            if key not in self._sessions:
-                self._sessions[key] = self._pruned_session(key) or self.session
-            return self._sessions[key]
+            return self._sessions.setdefault(key, pruned)
 
     def prepare(self, outputs):
-        self.session_for(outputs)
+        """Make the session for `outputs` (a decoder's reads) now, and let the whole graph's
+        go when it is another one: each session holds its own copy of the weights and
+        buffers, and the whole graph's is rarely used (made again when it is)."""
+        prepared = self.session_for(outputs)
+        key = frozenset(self.outputs)
+        with self._lock:
+            if self._sessions.get(key) is not prepared and self.path:
+                self._sessions.pop(key, None)
 
     def _pruned_session(self, names):
         try:
@@ -100,6 +121,8 @@ class OrtBackend(Backend):
         except ImportError:
             return None
         if not self.path:
+            return None
+        if names == frozenset(self.outputs):
             return None
         model = onnx.load(self.path)
         keep = [o for o in model.graph.output if o.name in names]

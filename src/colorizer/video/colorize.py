@@ -170,7 +170,7 @@ class FrameColorizer:
         inputs = [network_input(L, backend, self.options) for _, L in frames]
         small = torch.cat([x for x, _ in inputs])
         hints = torch.cat([h for _, h in inputs]) if inputs[0][1] is not None else None
-        outputs = self.colorizer.network_outputs(small, hints)
+        outputs = self.colorizer.network_outputs(small, hints, self.options)
         if self.steady is not None:
             smoothed = {k: torch.empty(v.shape, dtype=v.dtype) for k, v in outputs.items()}
             for i in range(len(frames)):
