@@ -3,6 +3,7 @@
 control (admission.py), the upload and its fields (uploads.py), the schema (schema.py),
 the docs page (docs_page.py), headers (headers.py) and errors (errors.py)."""
 import base64
+import contextlib
 import dataclasses
 import os
 from importlib import resources
@@ -16,7 +17,7 @@ from ..image_io import ImageError, ImageTooLarge, encode_image
 from ..options import OPTIONS, describe
 from .admission import Gate
 from .docs_page import render_docs
-from .errors import ApiError, error_response, install_error_handlers
+from .errors import ApiError, install_error_handlers
 from .headers import SecurityHeaders, download_name, header_text
 from .schema import COLORIZE_RESPONSES, colorize_body
 from .uploads import (
@@ -84,6 +85,21 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
     concurrency = max(1, int(concurrency or 1))
     queue_size = max(0, int(queue_size))
     gate = Gate(concurrency, queue_size)
+
+    @contextlib.asynccontextmanager
+    async def admitted_form(request):
+        """The request's form, read while the request holds a place at the gate (503 at
+        once when the queue is full); closed, and the place given back, after."""
+        if not gate.enter():
+            raise ApiError(503, "busy, try again", headers={"Retry-After": "2"})
+        form = None
+        try:
+            form = await read_form(request, max_bytes, request_timeout)
+            yield form
+        finally:
+            if form is not None:
+                await form.close()
+            gate.leave()
     fields = form_options(max_size)
     size = fields["size"]
     limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "concurrency": concurrency, "queue_size": queue_size,
@@ -129,11 +145,7 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
                           f"Limits: {max_bytes} bytes per upload, {max_pixels} pixels per image. "
                           "When too many requests are waiting the answer is 503 at once.")
     async def colorize(request: Request):
-        if not gate.enter():
-            return error_response(503, "busy, try again", headers={"Retry-After": "2"})
-        form = None
-        try:
-            form = await read_form(request, max_bytes, request_timeout)
+        async with admitted_form(request) as form:
             asked = parse_colorize_form(form, fields, max_pixels)
             options, notes = usable(colorizer, asked)
             pil_format, media_type, ext = FORMATS[asked.format]
@@ -152,10 +164,6 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
             if notes:
                 headers["X-Colorizer-Notes"] = header_text("; ".join(notes))
             return Response(content=data, media_type=media_type, headers=headers)
-        finally:
-            if form is not None:
-                await form.close()
-            gate.leave()
 
     @app.post("/api/suggest", summary="The model's likeliest colours at a point", openapi_extra={"requestBody": suggest_body},
               responses={200: {"description": 'JSON {"colors": [{"color": "#rrggbb", "probability": p, "ab": [a, b]}, '
@@ -165,11 +173,7 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
                           "y down from the top-left corner), given the hints so far. 422 for a point outside the photo "
                           "or a model without colour classes.")
     async def suggest(request: Request):
-        if not gate.enter():
-            return error_response(503, "busy, try again", headers={"Retry-After": "2"})
-        form = None
-        try:
-            form = await read_form(request, max_bytes, request_timeout)
+        async with admitted_form(request) as form:
             asked = parse_colorize_form(form, fields, max_pixels)
             point = {name: parse_field(SUGGEST_FIELDS[name], field_text(form, name)) for name in SUGGEST_FIELDS}
             if point["x"] is None or point["y"] is None:
@@ -177,10 +181,6 @@ def create_app(colorizer=None, model=None, max_bytes=DEFAULT_MAX_BYTES, max_pixe
             colors = await infer(lambda: colorizer.suggest(asked.upload.file, point["x"], point["y"], k=point["k"],
                                                            options=asked.options))
             return {"colors": colors}
-        finally:
-            if form is not None:
-                await form.close()
-            gate.leave()
 
     @app.get("/api/health", summary="Status, model, options and limits")
     async def health():

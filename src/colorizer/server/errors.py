@@ -18,9 +18,9 @@ ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "properties": 
 class ApiError(Exception):
     """An error answered as JSON {"error": message} with an HTTP status."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
 
 
 def error_response(status, message, headers=None):
@@ -35,7 +35,7 @@ def install_error_handlers(app):
 
     @app.exception_handler(ApiError)
     async def api_error(request, e):
-        return error_response(e.status, e.message)
+        return error_response(e.status, e.message, headers=e.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, e):
