@@ -537,7 +537,7 @@ def test_cors_can_be_opened_explicitly(tiny_colorizer):
 def test_busy_server_answers_503_and_runs_one_at_a_time(tiny_colorizer, gray_png):
     slow = SlowColorizer(tiny_colorizer, delay=1.0)
     app = create_app(colorizer=slow, concurrency=1, queue_size=1)
-    statuses, bodies = [], []
+    statuses, bodies, retry = [], [], []
     start = threading.Barrier(4)
 
     with TestClient(app) as c:
@@ -547,6 +547,7 @@ def test_busy_server_answers_503_and_runs_one_at_a_time(tiny_colorizer, gray_png
             statuses.append(r.status_code)
             if r.status_code != 200:
                 bodies.append(r.json())
+                retry.append(r.headers.get("retry-after"))
 
         threads = [threading.Thread(target=one) for _ in range(4)]
         for t in threads:
@@ -557,7 +558,7 @@ def test_busy_server_answers_503_and_runs_one_at_a_time(tiny_colorizer, gray_png
 
     assert sorted(set(statuses)) <= [200, 503] and len(statuses) == 4
     assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
-    assert all(b == {"error": "busy, try again"} for b in bodies)
+    assert all(b == {"error": "busy, try again"} for b in bodies) and set(retry) == {"2"}
     assert slow.stats["most_at_once"] == 1 and slow.stats["calls"] == statuses.count(200)
     assert health["admitted"] == 0
 
