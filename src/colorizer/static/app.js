@@ -215,6 +215,15 @@ function finish(item) {
 }
 
 // Cancel: the photo being colorized and those waiting.
+// Stop the request of `item` if it is the one being sent; whether it was.
+function abortIfRunning(item) {
+  if (!item || item !== running) return false;
+  running = null;
+  item.request.abort();
+  item.request = null;
+  return true;
+}
+
 function cancel() {
   // a photo being made again for its hints keeps the result it has
   const stopped = (item) => (item.quiet && item.url ? "done" : "cancelled");
@@ -224,13 +233,10 @@ function cancel() {
       item.quiet = false;
     }
   }
-  if (running) {
-    const item = running;
-    running = null;
-    item.request.abort();
-    item.request = null;
-    item.status = stopped(item);
-    item.quiet = false;
+  const current = running;
+  if (abortIfRunning(current)) {
+    current.status = stopped(current);
+    current.quiet = false;
   }
   renderQueue();
   update();
@@ -239,11 +245,7 @@ function cancel() {
 // Colorize a photo again (new settings, or after a failure or a cancel), before the others.
 function redo(item) {
   if (!item || checkFile(item.file)) return;  // too large or empty: it cannot be sent
-  if (item === running) {
-    running = null;
-    item.request.abort();
-    item.request = null;
-  }
+  abortIfRunning(item);
   item.status = "waiting";
   item.error = null;
   changed(item);
@@ -833,11 +835,7 @@ function hintsChanged(item, live = false) {
 // A full-size result being made for older hints is not wanted any more.
 function stopRefine(item) {
   if (!item.quiet || !WORKING.has(item.status)) return;
-  if (running === item) {
-    running = null;
-    item.request.abort();
-    item.request = null;
-  }
+  abortIfRunning(item);
   item.status = "done";
   item.quiet = false;
   changed(item);
