@@ -25,14 +25,7 @@ SIZE = 64  # network working size: small, the tests are about robustness
 CLI_TIMEOUT = 600
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy machine, extra threads only wait for each other."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
