@@ -75,11 +75,9 @@ class MinRisk(Decoder):
         pool = self.pool
         if POOLED_LOGITS in outputs and pool == 2 and "logits" not in outputs:
             x = outputs[POOLED_LOGITS].float()  # the blocks' mean scores, from the network
-            B, Q, hp, wp = x.shape
-            h, w = 2 * hp, 2 * wp
-            return self._decode(x, T, B, Q, h, w, pool)
+            return self._decode(x, T, 2 * x.shape[-2], 2 * x.shape[-1], pool)
         logits = outputs["logits"]  # never changed: the pooled or divided copy is ours
-        B, Q, h, w = logits.shape
+        h, w = logits.shape[-2:]
         x = logits.float()
         if pool > 1 and min(h, w) >= 2 * pool:
             # pad (edge pixels repeated) to whole blocks so that the upsampled blocks line
@@ -90,11 +88,11 @@ class MinRisk(Decoder):
             x = _mean_pool(x, pool)
         else:
             pool = 1
-        return self._decode(x, T, B, Q, h, w, pool)
+        return self._decode(x, T, h, w, pool)
 
-    def _decode(self, x, T, B, Q, h, w, pool):
+    def _decode(self, x, T, h, w, pool):
         """Mean scores x (B, Q, hp, wp) of pool x pool blocks -> a,b (B, 2, h, w)."""
-        hp, wp = x.shape[-2:]
+        B, Q, hp, wp = x.shape
         # one row of Q scores per pixel, contiguous: a softmax along the channels of an
         # (B, Q, h, w) tensor is ten times slower on a CPU
         x = x.permute(0, 2, 3, 1).reshape(-1, Q).div(T)
