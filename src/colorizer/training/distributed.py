@@ -64,10 +64,15 @@ def setup():
     return World(rank=rank, size=size, local_rank=local, device=device)
 
 
-def teardown(world):
+def teardown(world, wait=False):
+    """Leave the process group. wait=True (every rank ends at the same point): first wait
+    for the others, so that no rank tears its connections down while rank 0 is still
+    writing the model or a checkpoint (gloo then aborted the other process, exit -6)."""
     if world.distributed:
         import torch.distributed as dist
         if dist.is_initialized():
+            if wait:
+                dist.barrier()
             dist.destroy_process_group()
 
 

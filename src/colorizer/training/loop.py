@@ -145,10 +145,16 @@ def train(config, given=None):
     config, given = _options(config, given)
     config.check()
     world = dist.setup()
+    together = False  # whether every rank ends here at the same point (done, or the stop they agreed on)
     try:
-        return _train(config, given, world)
+        path = _train(config, given, world)
+        together = True
+        return path
+    except Interrupted:
+        together = True
+        raise
     finally:
-        dist.teardown(world)
+        dist.teardown(world, wait=together)
 
 
 def _train(config, given, world):
