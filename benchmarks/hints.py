@@ -13,6 +13,10 @@ regions and edges right as well to beat it.
     python benchmarks/hints.py --data ../shared/data/val --model runs/unet_hints/model.safetensors --limit 200
     python benchmarks/hints.py --data ../shared/data/val_full --full --model runs/unet_hints/model.safetensors
     python benchmarks/hints.py --speed --model runs/unet_hints/model.safetensors    # 1 MP, 0 vs 10 hints
+    python benchmarks/hints.py --data ../shared/data/val_full --full --model default --grid docs/images/hints.jpg
+
+--grid PATH also draws the first --grid-rows photos: the gray input with the hints marked,
+no hints, the baseline and the model with GRID_HINTS hints, and the truth.
 """
 import argparse
 import os
@@ -22,12 +26,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from colorizer import Colorizer
 from colorizer.evaluation import gray_photo, load_photos
 from colorizer.files import find_images
+from colorizer.grids import image_grid
 from colorizer.hints import Hint
 from colorizer.lab import lab_to_rgb, rgb_to_lab
 from colorizer.metrics import Scores
@@ -35,6 +40,7 @@ from colorizer.metrics import Scores
 # Zhang et al. 2017, Fig. 4 (ImageNet, 1000 photos, 256 px): PSNR with n random hints
 ZHANG_2017 = {0: 24.43, 1: 25.37, 2: 26.20, 5: 27.39, 10: 28.42, 20: 29.34, 50: 30.42}
 COUNTS = (0, 1, 2, 5, 10, 20, 50)
+GRID_HINTS = 10
 
 
 def full_photos(root, limit=0):
@@ -81,6 +87,18 @@ def gaussian_baseline(pred_u8, hints, truth_u8, sigma_xy=0.25, sigma_L=12.0, max
     return out.permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
 
 
+def marked(gray, hints):
+    """The gray photo (RGB) with each hint drawn as a dot of its colour in a black and white ring."""
+    img = gray.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    r = max(3, round(max(img.size) / 80))
+    for h in hints:
+        draw.ellipse((h.x - r - 2, h.y - r - 2, h.x + r + 2, h.y + r + 2), fill="white")
+        draw.ellipse((h.x - r - 1, h.y - r - 1, h.x + r + 1, h.y + r + 1), fill="black")
+        draw.ellipse((h.x - r, h.y - r, h.x + r, h.y + r), fill=h.color)
+    return img
+
+
 def speed(c, size, runs=7):
     """Median seconds to colorize a 1 MP photo (1155 x 866, in memory, model loaded) with 0
     and with 10 hints: what the web page's live re-colorizing costs."""
@@ -115,6 +133,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sigma-xy", type=float, default=0.25, help="baseline: spatial sigma, a fraction of the longer side")
     ap.add_argument("--sigma-l", type=float, default=12.0, help="baseline: sigma in L* units")
+    ap.add_argument("--grid", help=f"also write a picture of the first photos with {GRID_HINTS} hints here (.jpg)")
+    ap.add_argument("--grid-rows", type=int, default=6)
     a = ap.parse_args()
     c = Colorizer.load(a.model, device="cpu")
     if not c.backend.takes_hints and (a.speed or a.counts != [0]):
@@ -131,6 +151,7 @@ def main():
     else:
         p = load_photos(a.data, a.square, a.limit)
         photos = list(zip(p.names, p.pixels))
+    grid = {k: [] for k in ("hints", "none", "baseline", "learned", "truth")}
     for i, (_, rgb) in enumerate(tqdm(photos, desc="photos", file=sys.stderr)):
         gray = gray_photo(rgb)
         all_hints = hints_from_truth(rgb, max(counts), np.random.default_rng([a.seed, i]))
@@ -142,7 +163,15 @@ def main():
                 auto = out
             if auto is None:
                 auto = np.asarray(c.colorize(gray, size=a.size).image)
-            baseline[n].add(gaussian_baseline(auto, all_hints[:n], rgb, a.sigma_xy, a.sigma_l), rgb)
+            base = gaussian_baseline(auto, all_hints[:n], rgb, a.sigma_xy, a.sigma_l)
+            baseline[n].add(base, rgb)
+            if a.grid and i < a.grid_rows and n == GRID_HINTS:
+                for k, v in zip(grid, (marked(gray, all_hints[:n]), auto, base, out, rgb)):
+                    grid[k].append(v)
+    if a.grid and grid["learned"]:
+        labels = ("gray + hints", "no hints", f"baseline, {GRID_HINTS} hints", f"model, {GRID_HINTS} hints", "truth")
+        image_grid(list(zip(labels, grid.values())), height=192).save(a.grid, quality=90)
+        print(f"wrote {a.grid}", file=sys.stderr)
     where = f"{len(photos)} photos of {a.data}" + (" at full size" if a.full else f", {a.square}x{a.square} squares")
     print(f"\n{where}, model {c.name}, working size {a.size}\n")
     print("| hints | PSNR (dB) learned | PSNR baseline | Zhang et al. 2017 | CIEDE2000 learned | CIEDE2000 baseline "

@@ -1,6 +1,7 @@
 """Point hints (issue 14): parsing and checking them (colorizer.hints, the options), the
 hint image the network takes (pipeline.hint_image), a hint-aware network (zero-initialised
-hint inputs: it starts as the plain network), the CLI's --hint/--hints, and training
+hint inputs: it starts as the plain network), the spreading of hints by its keys
+(decoding.hint_spread), the CLI's --hint/--hints, and training
 with simulated hints."""
 import json
 import subprocess
@@ -12,10 +13,12 @@ import torch
 from PIL import Image
 
 from colorizer import ColorizeOptions, Colorizer
+from colorizer.decoding.hint_spread import PRIOR, hints_at, spread
 from colorizer.hints import Hint, check_inside, parse_hint, parse_hints_json, read_hints_file
+from colorizer.image_io import read_image
 from colorizer.lab import rgb_to_lab
 from colorizer.networks import AB_SCALE, build_model
-from colorizer.pipeline import hint_image
+from colorizer.pipeline import hint_image, network_input
 from colorizer.training.hints import pixel_hints, simulate_hints
 from helpers import gradient_image, make_tiny_model_file
 
@@ -91,7 +94,7 @@ def test_a_hint_aware_network_starts_as_the_plain_one():
     plain = build_model("unet", num_bins=262, dec=(16, 16, 16, 16, 16), pretrained=False).eval()
     aware = build_model("unet", num_bins=262, dec=(16, 16, 16, 16, 16), pretrained=False, hints=True).eval()
     missing, unexpected = aware.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(missing) == ["hint_in.bias", "hint_in.weight", "hint_out.bias", "hint_out.weight"] and not unexpected
+    assert {m.split(".")[0] for m in missing} == {"hint_in", "hint_out", "hint_keys"} and not unexpected
     L = torch.rand(1, 1, 70, 90) * 100
     h = pixel_hints(torch.cat([L, torch.randn(1, 2, 70, 90) * 30], 1), 10, np.random.default_rng(0))
     with torch.no_grad():
@@ -114,6 +117,66 @@ def test_hints_change_the_colours_near_them_and_no_hints_is_automatic(hint_model
     assert diff.max() > 5 and diff[50:70, 70:90].mean() > 0.5
     with pytest.raises(ValueError, match="outside the 160x120 photo"):
         c.colorize(img, size=64, hints=["160,10,#00ff00"])
+
+
+def test_a_hint_spreads_over_the_pixels_whose_keys_are_like_its_own():
+    # two regions the keys tell apart (left and right), one hint on the left
+    h, w = 8, 12
+    keys = torch.zeros(1, 3, h, w)                 # two key channels and the readiness
+    keys[0, 0, :, w // 2:] = 8.0                   # the right half is far from the left in key space
+    ab = torch.full((1, 2, h, w), 3.0)
+    hint_ab, mask = torch.zeros(1, 2, h, w), torch.zeros(1, 1, h, w)
+    hint_ab[0, :, 2, 1] = torch.tensor([60.0, -40.0])
+    mask[0, 0, 2, 1] = 1
+    out = spread(ab, keys, hint_ab, mask)
+    # the hinted pixel and its whole region take the colour (weight 1 against PRIOR), the other keeps its own
+    expected = (PRIOR * 3.0 + torch.tensor([60.0, -40.0])) / (PRIOR + 1)
+    assert torch.allclose(out[0, :, :, : w // 2], expected[:, None, None].expand(2, h, w // 2), atol=1e-4)
+    assert torch.allclose(out[0, :, :, w // 2:], ab[0, :, :, w // 2:], atol=1e-3)
+    # a pixel more ready to take hints (last key channel, a log-weight) takes more of it
+    keys[0, 2, :, w // 2:] = 30.0                  # exp(30 - 8^2 / 2): a weight of 0.14 against PRIOR
+    assert (out - spread(ab, keys, hint_ab, mask))[0, 0, :, w // 2:].abs().min() > 1.0
+    # no hints: unchanged; and the keys get gradients (training learns them)
+    assert torch.equal(spread(ab, keys, hint_ab, torch.zeros_like(mask)), ab)
+    keys.requires_grad_(True)
+    spread(ab, keys, hint_ab, mask).sum().backward()
+    assert keys.grad.abs().sum() > 0
+
+
+def test_the_hinted_points_at_the_output_size_are_block_means():
+    img = torch.zeros(1, 3, 6, 7)             # working size 6x7 -> output 3x4
+    img[0, :2, 0, 0], img[0, 2, 0, 0] = torch.tensor([0.5, 0.1]), 1
+    img[0, :2, 1, 1], img[0, 2, 1, 1] = torch.tensor([0.3, -0.1]), 1
+    img[0, :2, 5, 6], img[0, 2, 5, 6] = torch.tensor([-0.2, 0.2]), 1
+    ab, mask = hints_at(img, (3, 4))
+    assert mask[0, 0].nonzero().tolist() == [[0, 0], [2, 3]]
+    assert torch.allclose(ab[0, :, 0, 0], torch.tensor([0.4, 0.0]) * AB_SCALE, atol=1e-4)
+    assert torch.allclose(ab[0, :, 2, 3], torch.tensor([-0.2, 0.2]) * AB_SCALE, atol=1e-4)
+
+
+def test_a_hint_aware_model_gives_the_hinted_colour_at_its_point(hint_model):
+    # whatever the (untrained, random) network predicts, the spreading honours the hint where it is
+    c = Colorizer.load(hint_model, device="cpu")
+    img = gradient_image(128, 96, "L")
+    want = rgb_to_lab(torch.tensor([0x3A, 0x7B, 0xD5], dtype=torch.float64).view(3, 1, 1) / 255)[1:, 0, 0].float()
+    hinted = c.colorize(img, size=64, hints=["40,30,#3a7bd5"]).ab
+    y, x = 30 * hinted.shape[1] // 96, 40 * hinted.shape[2] // 128  # the hint's pixel at the network's output size
+    hinted, auto = hinted[:, y, x], c.colorize(img, size=64).ab[:, y, x]
+    assert (hinted - want).norm() < 0.25 * (auto - want).norm()  # (the hint-aware colour there keeps PRIOR / (1 + PRIOR))
+
+
+def test_the_network_and_decode_steps_spread_hints_as_colorize_does(hint_model):
+    # what videos use (network_outputs, then decode) gives what one photo gets
+    c = Colorizer.load(hint_model, device="cpu")
+    img = gradient_image(128, 96, "L")
+    options = c.options(size=64, hints=["40,30,#3a7bd5", "100,70,#d53a3a"])
+    L = read_image(img)[0]
+    small, hints = network_input(L, c.backend, options)
+    outputs = c.network_outputs(small, hints, options)
+    assert "hint_keys" in outputs and "hint_keys" not in c.network_outputs(small, None, options)
+    photo = c.colorize(img, options).ab
+    assert torch.allclose(c.decode(outputs, options, hints)[0], photo, atol=1e-3)
+    assert not torch.allclose(c.decode(outputs, options)[0], photo, atol=1.0)
 
 
 def test_hints_for_a_model_that_takes_none_are_refused(tiny_colorizer):
@@ -185,6 +248,9 @@ def test_training_with_hints_learns_to_use_them(tmp_path, tiny_model_path):
     assert c.backend.takes_hints
     net = c.backend.network
     assert net.hint_in.weight.abs().sum() > 0 and net.hint_out.weight.abs().sum() > 0  # learned from zero
+    keys = net.hint_keys  # the spreading keys learned too: from their exact start values
+    assert keys.refine[2].weight.abs().sum() > 0 and keys.readiness.weight.abs().sum() > 0
+    assert abs(float(keys.log_sigma_xy.exp()) - 0.5) > 1e-4
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert "val_psnr_hints" in state["history"][-1]
 

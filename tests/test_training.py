@@ -328,7 +328,7 @@ def test_trainconfig_defaults_are_what_the_command_line_shows(monkeypatch):
     flags = {flag(f) for f in cli_fields()}
     assert {"--data", "--val", "--model", "--out", "--size", "--batch", "--epochs", "--lr", "--resume", "--init", "--reg-loss",
             "--reg-weight", "--warmup", "--workers", "--threads", "--seed", "--lam", "--max-minutes", "--ckpt-minutes",
-            "--limit", "--val-limit", "--decoding", "--blend", "--hints", "--hint-lr-scale"} == flags
+            "--limit", "--val-limit", "--decoding", "--blend", "--hints", "--hint-lr-scale", "--spread-weight"} == flags
     default = TrainConfig()
     for f in cli_fields():
         a = actions[f.name]

@@ -12,6 +12,9 @@ from .lab import in_gamut
 # network gives on request (colorizer.networks.UNet) for decoders that average anyway
 # (min-risk decoding), a quarter of the work of the full-resolution "logits"
 POOLED_LOGITS = "logits_pool2"
+# a hint-aware network's affinity keys (colorizer.networks.HintKeys), by which decoding
+# spreads point hints (colorizer.decoding.hint_spread)
+HINT_KEYS = "hint_keys"
 GRID = 10.0        # bin size in a,b units
 AB_RANGE = 110.0   # bin centres lie on multiples of GRID within +-AB_RANGE
 

@@ -10,6 +10,7 @@ import torch
 from . import decoding
 from .backends import load_backend
 from .bins import POOLED_LOGITS
+from .decoding import hint_spread
 from .image_io import read_lightness
 from .model_files import WeightsError
 from .options import ColorizeOptions
@@ -119,19 +120,22 @@ class Colorizer:
         steady colour of videos): L (B, 1, h, w) in [0, 100] at the working size (and hints
         (B, 3, h, w) for a hint-aware model) -> {"logits": (B, Q, h', w'), "ab": (B, 2, h',
         w')}: those the decoding that `options` choose reads, at full resolution (the class
-        scores for min-risk), float32 on the CPU. decode() finishes the job."""
-        reads = self.decoder(self.options(options)).reads(self.backend.outputs)
+        scores for min-risk), and with hints the keys that spread them ("hint_keys"),
+        float32 on the CPU. decode() finishes the job."""
+        reads = self.decoder(self.options(options)).reads(self.backend.outputs) + hint_spread.reads(self.backend.outputs,
+                                                                                                     hints)
         names = tuple(dict.fromkeys("logits" if n == POOLED_LOGITS else n for n in reads))
         with torch.inference_mode():
             return {k: v.float().cpu() for k, v in self.backend(L, hints, outputs=names).items()}
 
-    def decode(self, outputs, options=None, **changes):
+    def decode(self, outputs, options=None, hints=None, **changes):
         """network_outputs() (or an average of them) -> a,b (B, 2, h', w') on the CPU, by the
-        decoding and vibrance the options say. The outputs are left unchanged."""
+        decoding and vibrance the options say, and the hint image `hints` (B, 3, h, w) spread
+        by the outputs' keys. The outputs are left unchanged."""
         options = self.options(options, **changes)
         with torch.inference_mode():
             outputs = {k: v.to(self.backend.device) for k, v in outputs.items()}
-            return self.decoder(options)(outputs, options.vibrance).cpu()
+            return hint_spread.apply(self.decoder(options)(outputs, options.vibrance), outputs, hints).cpu()
 
     def __repr__(self):
         return (f"Colorizer(model={self.name!r}, arch={self.arch!r}, decoding={self.default_decoding!r}, "

@@ -10,6 +10,8 @@ The graph is the network only: L* in, the network's outputs out.
     output  "logits_pool2"  float32 (batch, Q, height/4, width/4): the logits averaged over 2x2
                       blocks (what min-risk decoding reads: the head on averaged features, a
                       quarter of its work); a runtime computes only the outputs asked for
+    output  "hint_keys"  float32 (batch, K + 1, height/2, width/2), hint-aware networks only: the
+                      affinity keys by which colorizer.decoding.hint_spread spreads the hints
 
 Batch, height and width are dynamic, but height and width must be multiples of 32: the
 network reflect-pads its input to a multiple of 32 inside, and that padding depends on the
@@ -57,7 +59,7 @@ import torch.nn as nn
 from . import __version__
 from .backends import EXPORT_HINT, BackendError
 from .backends.pytorch import TorchBackend
-from .bins import POOLED_LOGITS
+from .bins import HINT_KEYS, POOLED_LOGITS
 from .bundled import resolve_model
 from .files import atomic_write, display
 from .model_files import WeightsError, read_model_file
@@ -98,6 +100,10 @@ OUTPUTS = {
     POOLED_LOGITS: {"shape": ["batch", "Q", "height/4", "width/4"], "dtype": "float32",
                     "values": "the logits averaged over 2x2 blocks (min-risk decoding reads these); ask only for the "
                               "outputs you use: the runtime computes nothing else"},
+    HINT_KEYS: {"shape": ["batch", "K + 1", "height/2", "width/2"], "dtype": "float32",
+                "values": "hint-aware models: each pixel's affinity key (K channels) and its readiness (the last, a "
+                          "log-weight); a pixel takes hint i's colour with weight exp(readiness - |key - key_i|^2 / 2) "
+                          "against 0.1 for its own (colorizer.decoding.hint_spread)"},
 }
 
 

@@ -1,6 +1,7 @@
 """The networks. Each maps L (B, 1, H, W) in [0, 100] to a dict of outputs:
   "ab":     (B, 2, h, w) a,b regression, in a,b units       (seed, unet with reg head)
   "logits": (B, Q, h, w) scores over the a,b colour bins     (unet)
+  "hint_keys": (B, K, h, w) where each pixel's hint comes from   (hint-aware unet; see HintKeys)
 h, w may be a fraction of H, W; the caller upsamples.
 
 seed: Deep Koalarization (Baldassarre et al. 2017): strided-conv encoder, global
@@ -8,13 +9,15 @@ seed: Deep Koalarization (Baldassarre et al. 2017): strided-conv encoder, global
 unet: EfficientNet-Lite0 encoder (ImageNet-pretrained, fine-tuned) with a skip-
       connected decoder and a colour-class head (plus an optional a,b head).
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bins import POOLED_LOGITS
+from .bins import AB_RANGE, HINT_KEYS, POOLED_LOGITS
 
-AB_SCALE = 110.0  # tanh output * AB_SCALE = a,b
+AB_SCALE = AB_RANGE  # tanh output * AB_SCALE = a,b
 HINT_CHANNELS = 3  # point hints: a / AB_SCALE, b / AB_SCALE, mask
 
 
@@ -129,6 +132,50 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1))
 
 
+class HintKeys(nn.Module):
+    """Where a hint's colour goes: an affinity key for every pixel, so that a pixel takes a
+    hint's colour in proportion to exp(-|key(pixel) - key(hint)|^2 / 2) (see
+    colorizer.decoding.hint_spread, which spreads the hints by these keys). A key is the pixel's
+    position (in units of sigma_xy times the longer side), its L* (in units of sigma_L)
+    and the network's last decoder features, made unit-length and scaled by 1/tau: pixels
+    the network sees alike take the same hint, across distance and shading, and edges
+    between things it tells apart stop a hint. The features pass a 1x1 convolution
+    (identity at first) plus a small learned correction (zero at first), and the three
+    scales are learned too: trained with simulated hints, the keys learn which pixels
+    belong together. A last channel is each pixel's readiness to take hints, a log-weight
+    (zero at first, learned from the features: where the network is unsure of a colour it
+    can learn to give way sooner). The start values were chosen on validation photos
+    with the untrained keys."""
+
+    def __init__(self, ch, sigma_xy=0.5, sigma_L=30.0, tau=0.4):
+        super().__init__()
+        self.mix = nn.Conv2d(ch, ch, 1, bias=False)
+        self.refine = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 1))
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.eye(ch)[:, :, None, None])
+            nn.init.zeros_(self.refine[2].weight)
+            nn.init.zeros_(self.refine[2].bias)
+        self.readiness = nn.Conv2d(ch, 1, 1)
+        nn.init.zeros_(self.readiness.weight)
+        nn.init.zeros_(self.readiness.bias)
+        self.log_scale = nn.Parameter(torch.tensor(-math.log(tau)))
+        self.log_sigma_xy = nn.Parameter(torch.tensor(math.log(sigma_xy)))
+        self.log_sigma_L = nn.Parameter(torch.tensor(math.log(sigma_L)))
+
+    def forward(self, y, L):
+        """y (B, C, h, w) decoder features, L (B, 1, h, w) L* at the same size -> keys
+        (B, 3 + C + 1, h, w), float32: position, L*, features, and the readiness last."""
+        y = y.float()
+        f = self.mix(y) + self.refine(y)
+        f = F.normalize(f, dim=1) * self.log_scale.exp()
+        B, _, h, w = y.shape
+        step = 1.0 / (self.log_sigma_xy.exp() * max(h, w))
+        ys = torch.arange(h, dtype=torch.float32, device=y.device)[:, None].expand(h, w) * step
+        xs = torch.arange(w, dtype=torch.float32, device=y.device)[None, :].expand(h, w) * step
+        pos = torch.stack([ys, xs])[None].expand(B, 2, h, w)
+        return torch.cat([pos, L.float() / self.log_sigma_L.exp(), f, self.readiness(y)], dim=1)
+
+
 class UNet(nn.Module):
     """EfficientNet-Lite0 U-Net. Skips from blocks 0, 2, 4, 10, 15 (strides 2..32).
     A global branch (pooled deepest features) is added at the bottleneck so that
@@ -139,7 +186,9 @@ class UNet(nn.Module):
     convolutions, at the stem (so that the encoder carries a hint across its region) and
     before the heads (so that it holds at its point). Both start at zero: a hint-aware
     network made from a plain one's weights colorizes exactly as that one did, and no
-    hints (None, or an all-zero image) is automatic colorization."""
+    hints (None, or an all-zero image) is automatic colorization. It also gives
+    "hint_keys" (HintKeys), by which the decoding spreads each hint over the pixels that
+    belong with it."""
 
     TAPS = (0, 2, 4, 10, 15)
     TAP_CH = (16, 24, 40, 112, 320)
@@ -159,8 +208,9 @@ class UNet(nn.Module):
         self.up2 = UpBlock(dec[3], c[0], dec[4])
         self.cls_head = nn.Conv2d(dec[4], num_bins, 1)
         self.reg_head = nn.Conv2d(dec[4], 2, 1) if reg_head else None
-        self.hint_in = self.hint_out = None
+        self.hint_in = self.hint_out = self.hint_keys = None
         if hints:
+            self.hint_keys = HintKeys(dec[4])
             self.hint_in = nn.Conv2d(HINT_CHANNELS, self.STEM_CH, 3, stride=2, padding=1)
             self.hint_out = nn.Conv2d(HINT_CHANNELS, dec[4], 3, stride=2, padding=1)
             for conv in (self.hint_in, self.hint_out):
@@ -173,7 +223,8 @@ class UNet(nn.Module):
 
     @property
     def output_names(self):
-        return ("logits", "ab") if self.reg_head is not None else ("logits",)
+        names = ("logits", "ab") if self.reg_head is not None else ("logits",)
+        return names + (HINT_KEYS,) if self.hint_keys is not None else names
 
     def forward(self, L, hints=None, outputs=None):
         """L (B, 1, H, W) (and hints) -> a dict of the outputs named in `outputs` (default:
@@ -181,8 +232,8 @@ class UNet(nn.Module):
         POOLED_LOGITS, the logits averaged over 2x2 blocks (what min-risk decoding uses:
         computed as the head on averaged features, a quarter of the head's work), given for
         inputs whose H and W are multiples of 32 (for others, "logits" comes instead)."""
-        x, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
-        x = self.stem(l_to_lite_input(x))
+        x_L, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
+        x = self.stem(l_to_lite_input(x_L))
         if self.hint_in is not None:
             if hints is None:
                 hints = torch.zeros(L.shape[0], HINT_CHANNELS, *L.shape[-2:], dtype=L.dtype, device=L.device)
@@ -201,12 +252,16 @@ class UNet(nn.Module):
         y = self.up8(y, s8)
         y = self.up4(y, s4)
         y = self.up2(y, s2)
+        features = y
         if self.hint_out is not None:
             y = y + self.hint_out(hints)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
         for name in self.wanted(outputs, H, W):
-            if name == "logits":
+            if name == HINT_KEYS:
+                # the keys learn from the hints alone (detached: they do not change the colours)
+                out[name] = self.hint_keys(features.detach(), F.avg_pool2d(x_L, 2))[:, :, :h, :w]
+            elif name == "logits":
                 out[name] = self.cls_head(y)[:, :, :h, :w].float()
             elif name == POOLED_LOGITS:  # the head is a 1x1 convolution: head(mean) = mean(head)
                 out[name] = self.cls_head(F.avg_pool2d(y, 2)).float()

@@ -6,6 +6,7 @@
     network     backend                   L (+ hints) -> class scores and/or a,b (half the working size)
     reference   decoding.reference        the scores reweighted towards a reference photo's palette (optional)
     decode      decoding                  outputs -> a,b
+    spread      decoding.hint_spread      the hints spread over the regions they belong to (hint-aware models)
     variants    decoding.variants         alternatives: the scores biased per region (segments), decoded (optional)
     confidence  decoding.confidence       the expected error of each pixel's colour as an 8-bit gray map (optional)
     merge       merge.merge_full_res      a,b upsampled to full size, merged with the photo's own L*
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .decoding import hint_spread
 from .decoding.confidence import expected_error, risk_matrix, to_gray
 from .decoding.reference import ab_histogram, towards_histogram
 from .decoding.variants import variant_logits
@@ -107,9 +109,12 @@ def network_input(L, backend, options):
 @torch.inference_mode()
 def predict_ab(backend, decoder, L_small, vibrance, hints=None):
     """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
-    hint-aware network) -> a,b (B, 2, h', w') on the CPU. The network computes only the
-    outputs the decoder reads."""
-    return decoder(backend(L_small, hints, outputs=decoder.reads(backend.outputs)), vibrance, consume=True).cpu()
+    hint-aware network) -> a,b (B, 2, h', w') on the CPU, the hints spread by the network's
+    keys. The network computes only the outputs the decoder (and the spreading) read."""
+    names = decoder.reads(backend.outputs) + hint_spread.reads(backend.outputs, hints)
+    outputs = backend(L_small, hints, outputs=names)
+    keys = {k: outputs[k] for k in hint_spread.reads(backend.outputs, hints)}
+    return hint_spread.apply(decoder(outputs, vibrance, consume=True), keys, hints).cpu()
 
 
 def check_classes(backend, decoder, options):
@@ -183,7 +188,7 @@ def colorize_image(source, backend, decoder, options, extra=None):
         if options.reference is not None and options.reference_strength > 0:
             histogram = reference_histogram(options.reference, bins.cpu(), options.max_pixels).to(logits.device)
             logits = outputs["logits"] = towards_histogram(logits, histogram, options.reference_strength, weights)
-        ab = decoder(outputs, options.vibrance, consume=False).cpu()[0]
+        ab = hint_spread.apply(decoder(outputs, options.vibrance, consume=False), outputs, hints).cpu()[0]
         variants = []
         if options.variants:
             labels, n = segment(small[0, 0].numpy(), logits.shape[-2:])
@@ -191,7 +196,8 @@ def colorize_image(source, backend, decoder, options, extra=None):
             D = risk_matrix(bins)
             for k in range(1, options.variants + 1):
                 scores = variant_logits(logits, labels, n, bins, D, seed=k, class_weights=weights)
-                variant_ab = decoder({**outputs, "logits": scores}, options.vibrance, consume=True).cpu()[0]
+                variant_ab = decoder({**outputs, "logits": scores}, options.vibrance, consume=True)
+                variant_ab = hint_spread.apply(variant_ab, outputs, hints).cpu()[0]
                 variants.append(_merged(L, variant_ab, alpha))
         confidence = confidence_image(logits, extra, L.shape) if options.confidence else None
     return ColorizeOutput(_merged(L, ab, alpha), notes, metadata, L, ab, variants, confidence)

@@ -14,7 +14,7 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from ..bins import POOLED_LOGITS
+from ..bins import HINT_KEYS, POOLED_LOGITS
 from ..export import MULTIPLE, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
@@ -149,7 +149,8 @@ class OrtBackend(Backend):
         backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning, path, threads)
         names = [i.name for i in session.get_inputs()]
         if "L" not in names or set(names) - {"L", "hints"} or not backend.outputs \
-                or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS} or backend.outputs == (POOLED_LOGITS,):
+                or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS, HINT_KEYS} \
+                or not set(backend.outputs) & {"logits", "ab"}:
             raise WeightsError(f"{path}: the graph's inputs ({', '.join(names)}) and outputs "
                                f"({', '.join(backend.outputs)}) are not a colorizer network's")
         return LoadedModel(backend, arch, config, info, extra, path, name)

@@ -62,6 +62,8 @@ class TrainConfig:
                                 "a hint-aware --init model trains with hints anyway")
     hint_lr_scale: float = option(10.0, "the hint inputs' learning rate, as a multiple of --lr (they start at zero and see "
                                         "sparse inputs)")
+    spread_weight: float = option(10.0, "hint-aware: weight of the loss on the colours with the hints spread by the "
+                                        "network's keys (L1 in a,b / 110)")
     # not on the command line
     min_chroma: float = option(3.0, "training photos of lower mean chroma are skipped (near-grayscale)", cli=False)
     pretrained: bool = option(True, "start a new model's encoder from ImageNet weights", cli=False)

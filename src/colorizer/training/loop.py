@@ -20,6 +20,7 @@ import torch
 
 from .. import bins as B
 from ..bundled import resolve_model
+from ..decoding import hint_spread
 from ..files import display
 from ..model_files import read_model_file, save_model
 from ..networks import build_model
@@ -27,10 +28,10 @@ from . import distributed as dist
 from .config import DEFAULT_LR, TrainConfig, for_resume, is_shard_spec
 from .data import PhotoSet
 from .hints import simulate_hints
-from .losses import compute_loss
+from .losses import compute_loss, spread_loss
 from .prior import class_counts, rebalancing_from_counts
 from .state import load_train_checkpoint, save_train_state
-from .validation import describe, shipped_decoding, validate
+from .validation import default_vibrance, describe, shipped_decoding, validate
 
 
 class Interrupted(KeyboardInterrupt):
@@ -245,7 +246,8 @@ def _train(config, given, world):
 
     # the optimizer and the schedule (warm-up, then cosine), and where a resumed run was
     # the hint inputs start at zero and see sparse inputs: they learn at hint_lr_scale x the rate
-    hint_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(("hint_in.", "hint_out."))]
+    hint_params = [p for n, p in model.named_parameters()
+                   if p.requires_grad and n.startswith(("hint_in.", "hint_out.", "hint_keys."))]
     hint_ids = {id(p) for p in hint_params}
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in hint_ids], "scale": 1.0}]
     if hint_params:
@@ -274,6 +276,7 @@ def _train(config, given, world):
     base = {"decoding": ck["state"]["decoding"]} if ck and "decoding" in ck["state"] else init["info"] if init else None
     decoding, decoders, shipped = shipped_decoding(model.output_names, extra, config.decoding, config.blend, base)
     decoder = decoders[decoding]
+    vibrance = default_vibrance() if config.vibrance is None else config.vibrance
     run_state = {"config": config.to_dict(), "decoding": shipped, "world_size": world.size}
     resume_positions = ck["state"].get("positions") if ck and ck["state"].get("world_size", 1) == world.size else None
     trace = Trace(os.environ.get("COLORIZER_TRAIN_TRACE"), world)
@@ -323,6 +326,14 @@ def _train(config, given, world):
                 with torch.autocast(**ac):
                     out = net(lab[:, :1], hints) if hints is not None else net(lab[:, :1])
                 loss, parts = compute_loss(arch, out, lab[:, 1:], extra, config.reg_weight, config.reg_loss)
+                if hints is not None and B.HINT_KEYS in out:  # the keys learn to spread the hints where they belong
+                    with torch.no_grad():
+                        decoded = decoder({k: v.detach().float() for k, v in out.items()}, vibrance)
+                    hint_ab, mask = hint_spread.hints_at(hints, decoded.shape[-2:])
+                    spread = spread_loss(hint_spread.spread(decoded, out[B.HINT_KEYS], hint_ab, mask), lab[:, 1:], mask)
+                    if spread is not None:
+                        parts["spread"] = spread * config.spread_weight
+                        loss = loss + parts["spread"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -23,3 +23,14 @@ def compute_loss(arch, out, ab, extra, reg_weight, reg_loss="mse"):
         err = (F.mse_loss if reg_loss == "mse" else F.l1_loss)(out["ab"] / AB_SCALE, ab_t / AB_SCALE)
         parts[reg_loss] = err * (reg_weight if "logits" in out else 1.0)
     return sum(parts.values()), parts
+
+
+def spread_loss(spread_ab, ab, mask):
+    """How far the decoded colours with the hints spread (decoding.hint_spread.spread) are from
+    the truth: L1 in a,b / AB_SCALE, at the output size, over the photos that have hints
+    (`mask`, the hinted points (B, 1, h, w)); None when no photo has any."""
+    has = mask.flatten(1).amax(1) > 0
+    if not bool(has.any()):
+        return None
+    ab_t = F.adaptive_avg_pool2d(ab, spread_ab.shape[-2:])
+    return F.l1_loss(spread_ab[has] / AB_SCALE, ab_t[has] / AB_SCALE)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from .. import decoding
+from ..decoding import hint_spread
 from ..files import atomic_write
 from ..grids import image_grid
 from ..lab import lab_to_rgb
@@ -66,7 +67,9 @@ def validate(model, decoder, photos, device, vibrance=None, batch=32, grid_path=
         scores.add(pred, true)
         gray_scores.add(gray, true)
         if hint_scores is not None:  # and with VAL_HINTS single-pixel hints from the truth
-            ab_h = upsample_ab(decoder(model(L, pixel_hints(lab, VAL_HINTS, hint_rng)), vibrance), L.shape[-2:])
+            hints = pixel_hints(lab, VAL_HINTS, hint_rng)
+            out = model(L, hints)
+            ab_h = upsample_ab(hint_spread.apply(decoder(out, vibrance), out, hints), L.shape[-2:])
             hint_scores.add(_hwc(lab_to_rgb(torch.cat([L, ab_h], 1))), true)
         if first is None:
             first = (gray, pred, true)

@@ -181,5 +181,5 @@ class FrameColorizer:
                 for k, v in self.steady(L_work, {k: v[i] for k, v in outputs.items()}).items():
                     smoothed[k][i] = v
             outputs = smoothed
-        ab = self.colorizer.decode(outputs, self.options)
+        ab = self.colorizer.decode(outputs, self.options, hints)
         return [(item, merge_full_res(L, ab[i])) for i, (item, L) in enumerate(frames)]
