@@ -232,6 +232,14 @@ def test_simulated_hints_follow_zhang_et_al():
     ys = torch.nonzero(on)[:, 1].float()
     assert abs(ys.mean().item() - 24) < 4 and ys.std().item() < 16
     assert torch.equal(simulate_hints(lab, np.random.default_rng(5)), simulate_hints(lab, np.random.default_rng(5)))
+    # the same hints as clicks (for the loss on the spread colours): one pixel inside each patch, with its colour
+    same, points = simulate_hints(lab, np.random.default_rng(5), centres=True)
+    assert torch.equal(same, simulate_hints(lab, np.random.default_rng(5)))
+    at = points[:, 2] > 0
+    assert (same[:, 2][at] == 1).all()
+    agree = (points[:, :2] == same[:, :2]).all(1)[at].float().mean()
+    assert agree > 0.75  # (where a later patch painted over an earlier one's centre, the two differ: patches cluster)
+    assert 0 < at.sum() < (same[:, 2] > 0).sum() and torch.equal(at.flatten(1).any(1), (same[:, 2] > 0).flatten(1).any(1))
 
 
 def test_training_with_hints_learns_to_use_them(tmp_path, tiny_model_path):

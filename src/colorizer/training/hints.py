@@ -13,12 +13,16 @@ P_GEOMETRIC = 1 / 8
 MAX_PATCH = 9
 
 
-def simulate_hints(lab, rng, p_none=P_NONE, p=P_GEOMETRIC, max_patch=MAX_PATCH):
+def simulate_hints(lab, rng, p_none=P_NONE, p=P_GEOMETRIC, max_patch=MAX_PATCH, centres=False):
     """lab (B, 3, H, W) -> hints (B, 3, H, W) on the same device: a/AB_SCALE, b/AB_SCALE and
-    the mask, as colorizer.networks.UNet takes them. Deterministic for a given rng."""
+    the mask, as colorizer.networks.UNet takes them. Deterministic for a given rng. With
+    centres=True also the same hints as single pixels, each at its patch's centre with the
+    patch's colour: what a user's click is, for the loss on the spread colours (a 9x9
+    patch would count as 81 hints there)."""
     B, _, H, W = lab.shape
     ab = lab[:, 1:].detach().float().cpu()
     hints = torch.zeros(B, HINT_CHANNELS, H, W)
+    points = torch.zeros(B, HINT_CHANNELS, H, W)
     for i in range(B):
         if rng.random() < p_none:
             continue
@@ -29,7 +33,9 @@ def simulate_hints(lab, rng, p_none=P_NONE, p=P_GEOMETRIC, max_patch=MAX_PATCH):
             mean = ab[i, :, y:y + s, x:x + s].mean(dim=(1, 2))
             hints[i, :2, y:y + s, x:x + s] = (mean / AB_SCALE)[:, None, None]
             hints[i, 2, y:y + s, x:x + s] = 1.0
-    return hints.to(lab.device)
+            points[i, :2, y + s // 2, x + s // 2] = mean / AB_SCALE
+            points[i, 2, y + s // 2, x + s // 2] = 1.0
+    return (hints.to(lab.device), points.to(lab.device)) if centres else hints.to(lab.device)
 
 
 def pixel_hints(lab, n, rng):

@@ -320,16 +320,16 @@ def _train(config, given, world):
                 stop.hold = True  # a signal now takes effect once the step is complete
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, total, lr, config.warmup) * g.get("scale", 1.0)
-                hints = None
+                hints = points = None
                 if model.takes_hints:  # simulated point hints, the same ones again on resume
-                    hints = simulate_hints(lab, dist.step_rng(config.seed, 2_000_003, step, world))
+                    hints, points = simulate_hints(lab, dist.step_rng(config.seed, 2_000_003, step, world), centres=True)
                 with torch.autocast(**ac):
                     out = net(lab[:, :1], hints) if hints is not None else net(lab[:, :1])
                 loss, parts = compute_loss(arch, out, lab[:, 1:], extra, config.reg_weight, config.reg_loss)
                 if hints is not None and B.HINT_KEYS in out:  # the keys learn to spread the hints where they belong
                     with torch.no_grad():
                         decoded = decoder({k: v.detach().float() for k, v in out.items()}, vibrance)
-                    hint_ab, mask = hint_spread.hints_at(hints, decoded.shape[-2:])
+                    hint_ab, mask = hint_spread.hints_at(points, decoded.shape[-2:])  # one point per hint, as clicked
                     spread = spread_loss(hint_spread.spread(decoded, out[B.HINT_KEYS], hint_ab, mask), lab[:, 1:], mask)
                     if spread is not None:
                         parts["spread"] = spread * config.spread_weight
