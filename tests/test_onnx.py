@@ -270,7 +270,7 @@ def test_the_shipped_export_is_the_bundled_weights_network():
     props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
     arch, config, info, extra, _, outputs = read_metadata(props, path)
     arch0, config0, info0, _, extra0 = read_model_file(weights)
-    assert (arch, config, info) == (arch0, config0, info0) and set(outputs) == {"logits", "ab", "logits_pool2"}
+    assert (arch, config, info) == (arch0, config0, info0) and set(outputs) == {"logits", "ab", "logits_pool2", "hint_keys"}
     assert json.loads(props["source"])["sha256"] == file_sha256(weights), \
         "unet.onnx is stale: colorizer export unet -o src/colorizer/weights/unet.onnx"
     L = torch.rand(1, 1, 96, 64, generator=torch.Generator().manual_seed(4)) * 100

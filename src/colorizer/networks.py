@@ -168,11 +168,12 @@ class HintKeys(nn.Module):
         y = y.float()
         f = self.mix(y) + self.refine(y)
         f = F.normalize(f, dim=1) * self.log_scale.exp()
-        B, _, h, w = y.shape
-        step = 1.0 / (self.log_sigma_xy.exp() * max(h, w))
-        ys = torch.arange(h, dtype=torch.float32, device=y.device)[:, None].expand(h, w) * step
-        xs = torch.arange(w, dtype=torch.float32, device=y.device)[None, :].expand(h, w) * step
-        pos = torch.stack([ys, xs])[None].expand(B, 2, h, w)
+        # the pixel grid from tensor operations, not Python numbers: an exported graph then
+        # follows the input's size instead of freezing the size it was traced at
+        ones = torch.ones_like(y[:1, :1])
+        ys, xs = ones.cumsum(2) - 1, ones.cumsum(3) - 1
+        side = torch.maximum(ys.amax(), xs.amax()) + 1
+        pos = (torch.cat([ys, xs], 1) / (self.log_sigma_xy.exp() * side)).expand(y.shape[0], 2, -1, -1)
         return torch.cat([pos, L.float() / self.log_sigma_L.exp(), f, self.readiness(y)], dim=1)
 
 
