@@ -179,6 +179,15 @@ def test_the_network_and_decode_steps_spread_hints_as_colorize_does(hint_model):
     assert not torch.allclose(c.decode(outputs, options)[0], photo, atol=1.0)
 
 
+def test_hints_spread_the_same_when_a_confidence_map_or_alternatives_are_asked_for(hint_model):
+    # those take the colour classes' path through the pipeline: the keys must come along
+    c = Colorizer.load(hint_model, device="cpu")
+    img, hints = gradient_image(128, 96, "L"), ["40,30,#3a7bd5"]
+    plain = c.colorize(img, size=64, hints=hints)
+    both = c.colorize(img, size=64, hints=hints, confidence=True, variants=1)
+    assert torch.allclose(both.ab, plain.ab, atol=1e-4) and both.confidence is not None and len(both.variants) == 1
+
+
 def test_hints_for_a_model_that_takes_none_are_refused(tiny_colorizer):
     with pytest.raises(ValueError, match="takes no hints"):
         tiny_colorizer.colorize(gradient_image(40, 30, "L"), hints=["1,1,#ff0000"])

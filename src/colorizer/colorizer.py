@@ -103,7 +103,7 @@ class Colorizer:
             raise ValueError(f"point ({x:g},{y:g}) is outside the {W}x{H} photo")
         small, hints = network_input(L, self.backend, options)
         with torch.inference_mode():
-            logits = self.backend(small, hints)["logits"].cpu()
+            logits = self.backend(small, hints, outputs=("logits",))["logits"].cpu()
         h, w = logits.shape[-2:]
         weights = self.extra.get("class_weights")
         return top_colours(logits, None if weights is None else weights.cpu(), self.extra["bins"].cpu(),

@@ -61,6 +61,7 @@ from .backends import EXPORT_HINT, BackendError
 from .backends.pytorch import TorchBackend
 from .bins import HINT_KEYS, POOLED_LOGITS
 from .bundled import resolve_model
+from .decoding.hint_spread import PRIOR
 from .files import atomic_write, display
 from .model_files import WeightsError, read_model_file
 
@@ -103,7 +104,7 @@ OUTPUTS = {
     HINT_KEYS: {"shape": ["batch", "K + 1", "height/2", "width/2"], "dtype": "float32",
                 "values": "hint-aware models: each pixel's affinity key (K channels) and its readiness (the last, a "
                           "log-weight); a pixel takes hint i's colour with weight exp(readiness - |key - key_i|^2 / 2) "
-                          "against 0.1 for its own (colorizer.decoding.hint_spread)"},
+                          f"against {PRIOR} for its own (colorizer.decoding.hint_spread)"},
 }
 
 

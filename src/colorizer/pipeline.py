@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .bins import HINT_KEYS
 from .decoding import hint_spread
 from .decoding.confidence import expected_error, risk_matrix, to_gray
 from .decoding.reference import ab_histogram, towards_histogram
@@ -111,10 +112,8 @@ def predict_ab(backend, decoder, L_small, vibrance, hints=None):
     """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
     hint-aware network) -> a,b (B, 2, h', w') on the CPU, the hints spread by the network's
     keys. The network computes only the outputs the decoder (and the spreading) read."""
-    names = decoder.reads(backend.outputs) + hint_spread.reads(backend.outputs, hints)
-    outputs = backend(L_small, hints, outputs=names)
-    keys = {k: outputs[k] for k in hint_spread.reads(backend.outputs, hints)}
-    return hint_spread.apply(decoder(outputs, vibrance, consume=True), keys, hints).cpu()
+    outputs = backend(L_small, hints, outputs=decoder.reads(backend.outputs) + hint_spread.reads(backend.outputs, hints))
+    return hint_spread.apply(decoder(outputs, vibrance, consume=True), outputs, hints).cpu()
 
 
 def check_classes(backend, decoder, options):
@@ -183,7 +182,9 @@ def colorize_image(source, backend, decoder, options, extra=None):
         raise ValueError("a reference, alternatives and a confidence map need the model's colour bins")
     bins, weights = extra["bins"], extra.get("class_weights")
     with torch.inference_mode():
-        outputs = dict(backend(small, hints))
+        # the network's own outputs, and the keys only when there are hints to spread
+        names = tuple(n for n in backend.outputs if n != HINT_KEYS) + hint_spread.reads(backend.outputs, hints)
+        outputs = dict(backend(small, hints, outputs=names))
         logits = outputs["logits"]
         if options.reference is not None and options.reference_strength > 0:
             histogram = reference_histogram(options.reference, bins.cpu(), options.max_pixels).to(logits.device)
