@@ -23,12 +23,7 @@ import torch
 
 from colorizer.bundled import resolve_model
 from colorizer.model_files import WeightsError, read_model_file, write_model_file
-
-HINT_PARTS = ("hint_in.", "hint_out.", "hint_keys.")
-
-
-def is_hint_part(name):
-    return name.startswith(HINT_PARTS)
+from colorizer.networks import is_hint_parameter
 
 
 def read(model):
@@ -40,7 +35,7 @@ def plain(model, out):
     arch, config, info, state, extra = read(model)
     if not config.get("hints"):
         raise ValueError(f"{model}: not a hint-aware model (nothing to take out)")
-    state = {k: v.float() for k, v in state.items() if not is_hint_part(k)}
+    state = {k: v.float() for k, v in state.items() if not is_hint_parameter(k)}
     write_model_file(out, arch, {**config, "hints": False}, state, extra, info=info)
 
 
@@ -62,11 +57,10 @@ def with_hint_keys(colour, keys, out):
     karch, kconfig, _, kstate, _ = read(keys)
     if not kconfig.get("hints"):
         raise ValueError(f"{keys}: not a hint-aware model (it has no hint parts)")
-    if karch != arch or {k: v for k, v in kconfig.items() if k != "hints"} != {k: v for k, v in config.items()
-                                                                                 if k != "hints"}:
+    if karch != arch or {**kconfig, "hints": False} != {**config, "hints": False}:
         raise ValueError(f"{keys}: not the same architecture as {colour}")
-    state = {k: v.float() for k, v in state.items() if not is_hint_part(k)}
-    state.update({k: v.float() for k, v in kstate.items() if is_hint_part(k)})
+    state = {k: v.float() for k, v in state.items() if not is_hint_parameter(k)}
+    state.update({k: v.float() for k, v in kstate.items() if is_hint_parameter(k)})
     write_model_file(out, arch, {**config, "hints": True}, state, extra, info=info)
 
 

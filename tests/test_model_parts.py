@@ -9,6 +9,7 @@ import torch
 
 from colorizer import Colorizer
 from colorizer.model_files import read_model_file
+from colorizer.networks import is_hint_parameter
 from helpers import gradient_image, make_tiny_model_file
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts", "model_parts.py")
@@ -33,7 +34,7 @@ def test_plain_drops_the_hint_parts_and_keeps_the_colours(tmp_path):
     aware = make_tiny_model_file(tmp_path / "aware.safetensors", hints=True)
     assert run("plain", aware, tmp_path / "plain.safetensors") == 0
     arch, config, _, state, _ = read_model_file(str(tmp_path / "plain.safetensors"))
-    assert config["hints"] is False and not any(model_parts.is_hint_part(k) for k in state)
+    assert config["hints"] is False and not any(is_hint_parameter(k) for k in state)
     assert not Colorizer.load(str(tmp_path / "plain.safetensors"), backend="torch").backend.takes_hints
     np.testing.assert_array_equal(colours(tmp_path / "plain.safetensors"), colours(aware))
     # a plain model has nothing to take out: one line, status 1, nothing written
@@ -65,7 +66,7 @@ def test_hint_keys_takes_the_colours_of_one_and_the_hints_of_the_other(tmp_path)
     sc, sk = read_model_file(colour)[3], read_model_file(keys)[3]
     assert config["hints"] is True
     for k, v in both.items():
-        torch.testing.assert_close(v.float(), (sk if model_parts.is_hint_part(k) else sc)[k].float())
+        torch.testing.assert_close(v.float(), (sk if is_hint_parameter(k) else sc)[k].float())
     # without hints: the colour model's outputs; with hints: they differ from it
     np.testing.assert_array_equal(colours(tmp_path / "both.safetensors"), colours(colour))
     hint = [{"x": 10, "y": 10, "color": "#00ff00"}]

@@ -177,6 +177,14 @@ class HintKeys(nn.Module):
         return torch.cat([pos, L.float() / self.log_sigma_L.exp(), f, self.readiness(y)], dim=1)
 
 
+HINT_MODULES = ("hint_in", "hint_out", "hint_keys")  # a hint-aware UNet's hint parts (absent from a plain one)
+
+
+def is_hint_parameter(name):
+    """Whether a parameter or state-dict name of a UNet belongs to its hint parts."""
+    return name.split(".", 1)[0] in HINT_MODULES
+
+
 class UNet(nn.Module):
     """EfficientNet-Lite0 U-Net. Skips from blocks 0, 2, 4, 10, 15 (strides 2..32).
     A global branch (pooled deepest features) is added at the bottleneck so that

@@ -23,7 +23,7 @@ from ..bundled import resolve_model
 from ..decoding import hint_spread
 from ..files import display
 from ..model_files import read_model_file, save_model
-from ..networks import build_model
+from ..networks import build_model, is_hint_parameter
 from . import distributed as dist
 from .config import DEFAULT_LR, TrainConfig, for_resume, is_shard_spec
 from .data import PhotoSet
@@ -247,7 +247,7 @@ def _train(config, given, world):
     # the optimizer and the schedule (warm-up, then cosine), and where a resumed run was
     # the hint inputs start at zero and see sparse inputs: they learn at hint_lr_scale x the rate
     hint_params = [p for n, p in model.named_parameters()
-                   if p.requires_grad and n.startswith(("hint_in.", "hint_out.", "hint_keys."))]
+                   if p.requires_grad and is_hint_parameter(n)]
     hint_ids = {id(p) for p in hint_params}
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in hint_ids], "scale": 1.0}]
     if hint_params:
