@@ -13,15 +13,18 @@ from colorizer.model_files import save_model
 from colorizer.networks import build_model
 
 
-def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False):
+def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False, fast_head=False):
     """A small, randomly initialised model file (no pretrained weights needed); hints=True:
-    a hint-aware U-Net whose hint inputs are random too (so that hints change its output)."""
+    a hint-aware U-Net whose hint inputs are random too (so that hints change its output);
+    fast_head=True: a U-Net with a (random, untrained) fast head."""
     torch.manual_seed(seed)
     if arch == "unet":
         bins = B.default_bins()
         config = {"num_bins": len(bins), "dec": [32, 24, 16, 16, 16]}
         if hints:
             config["hints"] = True
+        if fast_head:
+            config["fast_head"] = True
         model = build_model("unet", pretrained=False, **config)
         if hints:
             for conv in (model.hint_in, model.hint_out):

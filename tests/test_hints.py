@@ -179,6 +179,22 @@ def test_the_network_and_decode_steps_spread_hints_as_colorize_does(hint_model):
     assert not torch.allclose(c.decode(outputs, options)[0], photo, atol=1.0)
 
 
+def test_without_hints_a_hint_aware_model_computes_no_keys(hint_model, monkeypatch):
+    """No hints: the network is given none (not an image of zeros) and is not asked for the
+    keys that would spread them, on the plain path and the colour classes' path."""
+    c = Colorizer.load(hint_model, device="cpu")
+    calls = []
+    real = type(c.backend).__call__
+    monkeypatch.setattr(type(c.backend), "__call__",
+                        lambda self, L, hints=None, outputs=None: calls.append((hints, outputs)) or real(self, L, hints, outputs))
+    img = gradient_image(128, 96, "L")
+    c.colorize(img, size=64)
+    c.colorize(img, size=64, confidence=True)
+    c.colorize(img, size=64, hints=["40,30,#3a7bd5"])
+    assert [h is None for h, _ in calls] == [True, True, False]
+    assert ["hint_keys" in o for _, o in calls] == [False, False, True]
+
+
 def test_hints_spread_the_same_when_a_confidence_map_or_alternatives_are_asked_for(hint_model):
     # those take the colour classes' path through the pipeline: the keys must come along
     c = Colorizer.load(hint_model, device="cpu")

@@ -1,6 +1,6 @@
 import torch
 
-from colorizer.networks import AB_SCALE, build_model, count_params
+from colorizer.networks import AB_SCALE, UNet, build_model, count_params
 
 
 def test_seed_shapes_and_ranges():
@@ -76,3 +76,31 @@ def test_one_lite0_feature_extractor_for_lightness_and_rgb():
     assert not f_L.training  # frozen batch-norm statistics
     with pytest.raises(ValueError):
         Lite0Features("xyz")
+
+
+def test_the_fast_head_gives_the_block_scores_without_the_stride_2_stage():
+    """A U-Net's fast head gives scores of the pooled scores' shape from the stride-4
+    features; asked for alone, the stride-2 stage does not run; it changes none of the
+    network's other outputs (the same weights with and without it)."""
+    from colorizer.bins import FAST_LOGITS, POOLED_LOGITS
+    torch.manual_seed(0)
+    fast = UNet(num_bins=20, dec=(32, 24, 16, 16, 16), pretrained=False, fast_head=True).eval()
+    plain = UNet(num_bins=20, dec=(32, 24, 16, 16, 16), pretrained=False).eval()
+    missing, unexpected = plain.load_state_dict(fast.state_dict(), strict=False)
+    assert not missing and unexpected and all(k.startswith("fast_head.") for k in unexpected)
+    assert FAST_LOGITS in fast.output_names and FAST_LOGITS not in plain.output_names
+    L = torch.rand(2, 1, 64, 96) * 100
+    ran = []
+    fast.up2.register_forward_hook(lambda *_: ran.append("up2"))
+    with torch.no_grad():
+        alone = fast(L, outputs=(FAST_LOGITS,))
+        assert list(alone) == [FAST_LOGITS] and alone[FAST_LOGITS].shape == (2, 20, 16, 24) and not ran
+        both = fast(L, outputs=(FAST_LOGITS, POOLED_LOGITS, "logits", "ab"))
+        want = plain(L, outputs=(POOLED_LOGITS, "logits", "ab"))
+    assert ran == ["up2"]
+    assert torch.equal(both[FAST_LOGITS], alone[FAST_LOGITS])
+    for k in want:
+        assert torch.equal(both[k], want[k]), k
+    # not a multiple of 32: the blocks would straddle the padding, so the full scores come
+    with torch.no_grad():
+        assert list(fast(L[..., :60, :90], outputs=(FAST_LOGITS,))) == ["logits"]

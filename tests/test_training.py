@@ -651,3 +651,14 @@ def test_train_sigterm_stops_with_a_checkpoint_then_resume_equals_uninterrupted(
     assert r["killed_at"] == (step, step, step)
     expected = f"interrupted (SIGTERM) at step {step}: checkpoint written; resume with colorizer train --out {r['run']} --resume"
     assert expected in r["log"]
+
+
+def test_init_from_a_model_with_a_fast_head_trains_without_it(photo_dir, tmp_path, capsys):
+    """A fast head copies the network it was distilled from: training goes on without it
+    (it would go stale, and DDP would find its weights unused) and says so."""
+    from helpers import make_tiny_model_file
+    fast = make_tiny_model_file(tmp_path / "fast.safetensors", fast_head=True)
+    train(_cfg(photo_dir, tmp_path / "ft", epochs=0.2, warmup=1, model_config=None, init=fast, val=None))
+    assert "fast head is left out" in capsys.readouterr().out
+    _, config, _, state, _ = read_model_file(str(tmp_path / "ft" / "model.safetensors"))
+    assert "fast_head" not in config and not any(k.startswith("fast_head.") for k in state)

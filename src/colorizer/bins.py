@@ -12,6 +12,10 @@ from .lab import in_gamut
 # network gives on request (colorizer.networks.UNet) for decoders that average anyway
 # (min-risk decoding), a quarter of the work of the full-resolution "logits"
 POOLED_LOGITS = "logits_pool2"
+# the same scores (2x2 blocks, no hints) from a network's light quarter-resolution head,
+# distilled from its full head (colorizer.networks.FastHead): the plain colorization's fast
+# path, on a network that has one
+FAST_LOGITS = "logits_fast"
 # a hint-aware network's affinity keys (colorizer.networks.HintKeys), by which decoding
 # spreads point hints (colorizer.decoding.hint_spread)
 HINT_KEYS = "hint_keys"

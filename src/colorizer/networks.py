@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bins import AB_RANGE, HINT_KEYS, POOLED_LOGITS
+from .bins import AB_RANGE, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
 
 AB_SCALE = AB_RANGE  # tanh output * AB_SCALE = a,b
 HINT_CHANNELS = 3  # point hints: a / AB_SCALE, b / AB_SCALE, mask
@@ -177,6 +177,32 @@ class HintKeys(nn.Module):
         return torch.cat([pos, L.float() / self.log_sigma_L.exp(), f, self.readiness(y)], dim=1)
 
 
+class FastHead(nn.Module):
+    """The colour scores over 2x2 blocks (POOLED_LOGITS' meaning) straight from the decoder at
+    stride 4, without the stride-2 stage: the stage-4 features (a 1x1 convolution) and the
+    stride-2 skip (a 2x2 convolution of stride 2: each 2x2 block of it) summed, then 1x1
+    and depthwise 3x3 convolutions into the full head's 32-channel features, then the full
+    head's own classifier (shared, so the classes mean the same). About a quarter of the
+    arithmetic of the stride-2 stage it stands for; trained to copy that stage's pooled
+    scores (scripts/distill_fast_head.py). Its 3x3 reach at stride 4 is the stride-2
+    stage's at stride 2 (two 3x3 convolutions, pooled)."""
+
+    def __init__(self, cin, cskip, cout, width=96):
+        super().__init__()
+        self.deep = nn.Conv2d(cin, width, 1)
+        self.skip = nn.Conv2d(cskip, width, 2, stride=2, bias=False)
+        self.net = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, groups=width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 64, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1, groups=64), nn.ReLU(inplace=True),
+            nn.Conv2d(64, cout, 1),
+        )
+
+    def forward(self, y4, s2):
+        return self.net(self.deep(y4) + self.skip(s2))
+
+
 HINT_MODULES = ("hint_in", "hint_out", "hint_keys")  # a hint-aware UNet's hint parts (absent from a plain one)
 
 
@@ -203,7 +229,8 @@ class UNet(nn.Module):
     TAP_CH = (16, 24, 40, 112, 320)
     STEM_CH = 32
 
-    def __init__(self, num_bins=262, reg_head=True, dec=(160, 96, 64, 48, 32), pretrained=True, hints=False):
+    def __init__(self, num_bins=262, reg_head=True, dec=(160, 96, 64, 48, 32), pretrained=True, hints=False,
+                 fast_head=False):
         super().__init__()
         net = lite0_backbone(pretrained)
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(inplace=True))
@@ -217,6 +244,7 @@ class UNet(nn.Module):
         self.up2 = UpBlock(dec[3], c[0], dec[4])
         self.cls_head = nn.Conv2d(dec[4], num_bins, 1)
         self.reg_head = nn.Conv2d(dec[4], 2, 1) if reg_head else None
+        self.fast_head = FastHead(dec[3], c[0], dec[4]) if fast_head else None
         self.hint_in = self.hint_out = self.hint_keys = None
         if hints:
             self.hint_keys = HintKeys(dec[4])
@@ -233,14 +261,18 @@ class UNet(nn.Module):
     @property
     def output_names(self):
         names = ("logits", "ab") if self.reg_head is not None else ("logits",)
-        return names + (HINT_KEYS,) if self.hint_keys is not None else names
+        names = names + (HINT_KEYS,) if self.hint_keys is not None else names
+        return names + (FAST_LOGITS,) if self.fast_head is not None else names
 
     def forward(self, L, hints=None, outputs=None):
         """L (B, 1, H, W) (and hints) -> a dict of the outputs named in `outputs` (default:
         output_names): "logits" and "ab" at ceil(H/2) x ceil(W/2), and on request
         POOLED_LOGITS, the logits averaged over 2x2 blocks (what min-risk decoding uses:
         computed as the head on averaged features, a quarter of the head's work), given for
-        inputs whose H and W are multiples of 32 (for others, "logits" comes instead)."""
+        inputs whose H and W are multiples of 32 (for others, "logits" comes instead).
+        A network with a FastHead also gives FAST_LOGITS: the same scores, from that head
+        (without hints: the hints reach it only through the encoder); asked for alone, the
+        stride-2 stage is not computed."""
         x_L, (H, W) = pad_to_multiple(L, 32)  # lite0's fixed "same" padding is exact for multiples of 32
         x = self.stem(l_to_lite_input(x_L))
         if self.hint_in is not None:
@@ -260,13 +292,20 @@ class UNet(nn.Module):
         y = self.up16(y, s16)
         y = self.up8(y, s8)
         y = self.up4(y, s4)
+        wanted = self.wanted(outputs, H, W)
+        out = {}
+        if FAST_LOGITS in wanted:
+            out[FAST_LOGITS] = self.cls_head(self.fast_head(y, s2)).float()
+            if len(wanted) == 1:
+                return out
         y = self.up2(y, s2)
         features = y
         if self.hint_out is not None:
             y = y + self.hint_out(hints)
         h, w = (H + 1) // 2, (W + 1) // 2
-        out = {}
-        for name in self.wanted(outputs, H, W):
+        for name in wanted:
+            if name == FAST_LOGITS:
+                continue
             if name == HINT_KEYS:
                 # the keys learn from the hints alone (detached: they do not change the colours)
                 out[name] = self.hint_keys(features.detach(), F.avg_pool2d(x_L, 2))[:, :, :h, :w]
@@ -280,8 +319,8 @@ class UNet(nn.Module):
 
     def wanted(self, outputs, H, W):
         """The outputs to compute for an H x W input: `outputs` (default: output_names), with
-        POOLED_LOGITS replaced by "logits" where the pooled scores would not be exact (H or W
-        not a multiple of 32: the blocks would straddle the padding). ValueError for a name
+        POOLED_LOGITS (and FAST_LOGITS) replaced by "logits" where the pooled scores would not
+        be exact (H or W not a multiple of 32: the blocks would straddle the padding). ValueError for a name
         the network does not have."""
         if outputs is None:
             return self.output_names
@@ -290,7 +329,7 @@ class UNet(nn.Module):
             raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))} (it has "
                              f"{', '.join((*self.output_names, POOLED_LOGITS))})")
         exact = H % 32 == 0 and W % 32 == 0
-        return tuple(dict.fromkeys("logits" if n == POOLED_LOGITS and not exact else n for n in outputs))
+        return tuple(dict.fromkeys("logits" if n in (POOLED_LOGITS, FAST_LOGITS) and not exact else n for n in outputs))
 
 
 ARCHS = {"seed": SeedNet, "unet": UNet}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .bins import HINT_KEYS
+from .bins import FAST_LOGITS, HINT_KEYS
 from .decoding import hint_spread
 from .decoding.confidence import expected_error, risk_matrix, to_gray
 from .decoding.reference import ab_histogram, towards_histogram
@@ -101,10 +101,18 @@ def check_hints(backend, options):
 
 def network_input(L, backend, options):
     """Full-resolution L* (H, W) -> the network's input: L at the working size (1, 1, h, w)
-    and, for a hint-aware network, the options' hints as an image (None otherwise).
-    ValueError for a hint outside the photo."""
+    and, for a hint-aware network given hints, the hints as an image (None otherwise: no
+    hints is what the backends feed then, and the decoding neither spreads anything nor
+    asks the network for its keys). ValueError for a hint outside the photo."""
     small = to_working_size(L, options.size)
-    return small, (hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints else None)
+    return small, (hint_image(options.hints, L.shape, small.shape[-2:]) if backend.takes_hints and options.hints
+                   else None)
+
+
+def offered(backend, hints):
+    """The backend's outputs a decoder may read: all of them, but the fast head's scores
+    (FAST_LOGITS) only without hints (that head does not see them)."""
+    return backend.outputs if hints is None else tuple(n for n in backend.outputs if n != FAST_LOGITS)
 
 
 @torch.inference_mode()
@@ -112,7 +120,8 @@ def predict_ab(backend, decoder, L_small, vibrance, hints=None):
     """The network and the decoding: L (B, 1, h, w) (and hints (B, 3, h, w) for a
     hint-aware network) -> a,b (B, 2, h', w') on the CPU, the hints spread by the network's
     keys. The network computes only the outputs the decoder (and the spreading) read."""
-    outputs = backend(L_small, hints, outputs=decoder.reads(backend.outputs) + hint_spread.reads(backend.outputs, hints))
+    outputs = backend(L_small, hints, outputs=decoder.reads(offered(backend, hints))
+                      + hint_spread.reads(backend.outputs, hints))
     return hint_spread.apply(decoder(outputs, vibrance, consume=True), outputs, hints).cpu()
 
 
@@ -183,7 +192,8 @@ def colorize_image(source, backend, decoder, options, extra=None):
     bins, weights = extra["bins"], extra.get("class_weights")
     with torch.inference_mode():
         # the network's own outputs, and the keys only when there are hints to spread
-        names = tuple(n for n in backend.outputs if n != HINT_KEYS) + hint_spread.reads(backend.outputs, hints)
+        names = tuple(n for n in backend.outputs if n not in (HINT_KEYS, FAST_LOGITS)) + hint_spread.reads(
+            backend.outputs, hints)
         outputs = dict(backend(small, hints, outputs=names))
         logits = outputs["logits"]
         if options.reference is not None and options.reference_strength > 0:

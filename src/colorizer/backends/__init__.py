@@ -5,8 +5,9 @@
     -> {"logits": (B, Q, h', w'), "ab": (B, 2, h', w')}   torch tensors (see colorizer.networks)
     backend(L, outputs=decoder.reads(backend.outputs))
     -> only those outputs: a decoder's, so that nothing else is computed; "logits_pool2"
-       (bins.POOLED_LOGITS: the scores averaged over 2x2 blocks, for min-risk decoding)
-       comes as "logits" where it would not be exact (see networks.UNet.forward)
+       (bins.POOLED_LOGITS: the scores averaged over 2x2 blocks, for min-risk decoding;
+       bins.FAST_LOGITS: the same from a network's fast head, used without hints) comes as
+       "logits" where it would not be exact (see networks.UNet.forward)
 
 and says `outputs` (the names of the outputs it can give), `takes_hints`, `name` and
 `device`, so that colorizer.decoding decodes either backend's outputs the same way.

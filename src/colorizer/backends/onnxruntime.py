@@ -14,7 +14,7 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from ..bins import HINT_KEYS, POOLED_LOGITS
+from ..bins import FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
 from ..export import MULTIPLE, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
@@ -51,6 +51,20 @@ def _ort_errors():
     except ImportError:
         return ()
     return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+
+
+def subgraph(model, outputs):
+    """The ONNX graph (onnx.ModelProto) of just these outputs: the nodes they need and the
+    inputs they read. ONNX Runtime computes every node of a graph, wanted or not (taking
+    the other outputs away alone spared nothing), so the nodes that only fed the others go,
+    and so do the inputs nothing reads (the fast head's scores need no hints)."""
+    import onnx
+    model = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], list(outputs))
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [i for i in model.graph.input if i.name in used]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return model
 
 
 class OrtBackend(Backend):
@@ -124,10 +138,7 @@ class OrtBackend(Backend):
             return None
         if names == frozenset(self.outputs):
             return None
-        model = onnx.load(self.path)
-        keep = [o for o in model.graph.output if o.name in names]
-        del model.graph.output[:]
-        model.graph.output.extend(keep)
+        model = subgraph(onnx.load(self.path), [n for n in self.outputs if n in names])
         ort = require_onnxruntime()
         return ort.InferenceSession(model.SerializeToString(), session_options(self.threads, self.spinning),
                                     providers=["CPUExecutionProvider"])
@@ -149,7 +160,7 @@ class OrtBackend(Backend):
         backend = cls(session, inputs.get("L", {}).get("multiple_of", MULTIPLE), spinning, path, threads)
         names = [i.name for i in session.get_inputs()]
         if "L" not in names or set(names) - {"L", "hints"} or not backend.outputs \
-                or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS, HINT_KEYS} \
+                or set(backend.outputs) - {"logits", "ab", POOLED_LOGITS, FAST_LOGITS, HINT_KEYS} \
                 or not set(backend.outputs) & {"logits", "ab"}:
             raise WeightsError(f"{path}: the graph's inputs ({', '.join(names)}) and outputs "
                                f"({', '.join(backend.outputs)}) are not a colorizer network's")
@@ -176,13 +187,16 @@ class OrtBackend(Backend):
             unknown = set(outputs) - {*self.outputs, POOLED_LOGITS}
             if unknown:
                 raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))}")
-            exact = POOLED_LOGITS in self.outputs and x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
-            names = list(dict.fromkeys("logits" if k == POOLED_LOGITS and not exact else k for k in outputs))
-        got = self.session_for(names).run(names, feeds)
+            exact = x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
+            names = list(dict.fromkeys("logits" if k in (POOLED_LOGITS, FAST_LOGITS) and not (exact and k in self.outputs)
+                                       else k for k in outputs))
+        session = self.session_for(names)
+        wanted = {i.name for i in session.get_inputs()}
+        got = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
         for k, v in zip(names, got):
-            if k == POOLED_LOGITS:
+            if k in (POOLED_LOGITS, FAST_LOGITS):
                 out[k] = torch.from_numpy(v)
                 continue
             t = torch.from_numpy(v)

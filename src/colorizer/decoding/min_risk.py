@@ -3,7 +3,7 @@ under the model's calibrated class distribution (the default's decoding)."""
 import torch
 import torch.nn.functional as F
 
-from ..bins import POOLED_LOGITS, ciede2000_matrix
+from ..bins import FAST_LOGITS, POOLED_LOGITS, ciede2000_matrix
 from .base import Decoder, no_more, number
 
 _CHUNK = 1 << 14  # pixels per chunk: bounds memory on large working sizes
@@ -41,7 +41,10 @@ class MinRisk(Decoder):
     faithful on validation photos (benchmarks/sweep.py --risk-pool); the a,b of the
     blocks is upsampled back (bilinear). With pool 2 it reads the network's scores
     already averaged over 2x2 blocks (bins.POOLED_LOGITS) where the backend gives them,
-    the same numbers for a quarter of the network's last layer and no pooling here."""
+    the same numbers for a quarter of the network's last layer and no pooling here; or,
+    where the network has a fast head and it is offered (no hints: see
+    pipeline.predict_ab), that head's copy of them (bins.FAST_LOGITS), which spares the
+    network its stride-2 stage."""
 
     name = "min-risk"
     needs = "logits"
@@ -68,13 +71,18 @@ class MinRisk(Decoder):
         return max(0.05, 1.0 - cls.SLOPE * float(vibrance))
 
     def reads(self, available):
-        return (POOLED_LOGITS,) if self.pool == 2 and POOLED_LOGITS in available else ("logits",)
+        if self.pool == 2:
+            for name in (FAST_LOGITS, POOLED_LOGITS):
+                if name in available:
+                    return (name,)
+        return ("logits",)
 
     def __call__(self, outputs, vibrance, consume=False):
         T = self.temperature(vibrance)
         pool = self.pool
-        if POOLED_LOGITS in outputs and pool == 2 and "logits" not in outputs:
-            x = outputs[POOLED_LOGITS].float()  # the blocks' mean scores, from the network
+        block_scores = next((n for n in (FAST_LOGITS, POOLED_LOGITS) if n in outputs), None)
+        if block_scores and pool == 2 and "logits" not in outputs:
+            x = outputs[block_scores].float()  # the blocks' mean scores, from the network
             return self._decode(x, T, 2 * x.shape[-2], 2 * x.shape[-1], pool)
         logits = outputs["logits"]  # never changed: the pooled or divided copy is ours
         h, w = logits.shape[-2:]
@@ -93,15 +101,21 @@ class MinRisk(Decoder):
     def _decode(self, x, T, h, w, pool):
         """Mean scores x (B, Q, hp, wp) of pool x pool blocks -> a,b (B, 2, h, w)."""
         B, Q, hp, wp = x.shape
-        # one row of Q scores per pixel, contiguous: a softmax along the channels of an
-        # (B, Q, h, w) tensor is ten times slower on a CPU
-        x = x.permute(0, 2, 3, 1).reshape(-1, Q).div(T)
-        x = torch.softmax(x.sub_(self.log_weights), dim=1)
-        ab = torch.empty(x.shape[0], 2, device=x.device)
-        for i in range(0, x.shape[0], _CHUNK):
-            risk = x[i:i + _CHUNK] @ self.risk
-            ab[i:i + _CHUNK] = torch.softmax(risk.mul_(-1.0 / self.tau), dim=1) @ self.bins
-        ab = ab.view(B, hp, wp, 2).permute(0, 3, 1, 2).contiguous()
+        out = []
+        for scores in x.reshape(B, Q, hp * wp):
+            # (Q, N): a class's scores over the blocks, a contiguous row. The softmax over
+            # the classes runs down the columns (reductions along rows of N), and the risk
+            # product reads p transposed: no (N, Q) copy of the scores is ever made (that
+            # transposing copy cost more than the risk product itself)
+            p = scores.div(T).sub_(self.log_weights[:, None])
+            p = p.sub_(p.amax(0)).exp_()
+            p = p.div_(p.sum(0))
+            ab = torch.empty(2, p.shape[1], device=p.device)
+            for i in range(0, p.shape[1], _CHUNK):
+                risk = p[:, i:i + _CHUNK].T @ self.risk  # (n, Q), contiguous rows again for the softmax
+                ab[:, i:i + _CHUNK] = (torch.softmax(risk.mul_(-1.0 / self.tau), dim=1) @ self.bins).T
+            out.append(ab)
+        ab = torch.stack(out).view(B, 2, hp, wp)
         if pool > 1:
             ab = F.interpolate(ab, size=(hp * pool, wp * pool), mode="bilinear", align_corners=False)
         return ab[..., :h, :w].contiguous()

@@ -225,6 +225,9 @@ def _train(config, given, world):
 
     # the model and its extra tensors: colour bins, their prior and class-rebalancing weights
     model_config = dict(config.model_config or {})
+    if model_config.pop("fast_head", False):
+        say("the --init model's fast head is left out: it copies that network as it was, not the one this run trains "
+            "(scripts/distill_fast_head.py gives the trained model a new one)", flush=True)
     if config.hints:
         model_config["hints"] = True  # a plain --init model gains hint inputs that start at zero
     extra = {}
