@@ -182,7 +182,7 @@ class FastHead(nn.Module):
     stride 4, without the stride-2 stage: the stage-4 features (a 1x1 convolution) and the
     stride-2 skip (a 2x2 convolution of stride 2: each 2x2 block of it) summed, then 1x1
     and depthwise 3x3 convolutions into the full head's 32-channel features, then the full
-    head's own classifier (shared, so the classes mean the same). About a quarter of the
+    head's own classifier (shared, so the classes mean the same). Under a fifth of the
     arithmetic of the stride-2 stage it stands for; trained to copy that stage's pooled
     scores (scripts/distill_fast_head.py). Its 3x3 reach at stride 4 is the stride-2
     stage's at stride 2 (two 3x3 convolutions, pooled)."""
