@@ -82,6 +82,21 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path, tiny_model_pat
                                      "(a part of its path is a file)"]
 
 
+def test_an_output_named_like_a_file_is_refused_not_made_a_folder(tmp_path, tiny_model_path):
+    """-o colored.png (a newcomer's guess) would make a folder of that name: refused in one
+    line that says what -o takes; a folder that exists under such a name is used."""
+    gradient_image(40, 30, "L").save(tmp_path / "a.png")
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "colored.png"), "--model", tiny_model_path)
+    assert r.returncode == 2 and not (tmp_path / "colored.png").exists()
+    assert r.stderr.splitlines() == [f"colorizer: error: -o names the folder for the results (they keep their names), "
+                                     f"and {tmp_path / 'colored.png'} looks like a file name: pass a folder, e.g. -o "
+                                     f"{tmp_path / 'colored'}/"]
+    (tmp_path / "v1.png").mkdir()
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "v1.png"), "--model", tiny_model_path, "-q")
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(tmp_path / "v1.png") == ["a.png"]
+
+
 def test_existing_outputs_are_refused_once_with_the_count_and_the_flags(tmp_path, tiny_model_path):
     d = tmp_path / "in"
     d.mkdir()

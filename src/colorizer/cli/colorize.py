@@ -1,4 +1,5 @@
 """colorizer colorize: files and folders in, colorized files out (the batch engine)."""
+import os
 import sys
 
 from .common import BACKEND_HELP, error, option_help, parse_options
@@ -75,7 +76,6 @@ def add_parser(sub):
 def run(a):
     import dataclasses
     import math
-    import os
     import time
 
     from tqdm import tqdm
@@ -125,6 +125,9 @@ def run(a):
             options = options.replace(reference=reference_image(a.reference, options.max_pixels))
         except ImageError as e:
             return error(e)
+    if os.path.splitext(a.out)[1].lower() in batch.IMAGE_EXTS | batch.VIDEO_EXTS and not os.path.isdir(a.out):
+        return error(f"-o names the folder for the results (they keep their names), and {display(a.out)} looks like a "
+                     f"file name: pass a folder, e.g. -o {display(os.path.splitext(a.out)[0] or 'out')}/")
     items, missing = batch.collect(a.inputs, exclude=a.out)
     for path, why in missing:
         print(f"{display(path)}: {why}", file=sys.stderr)
