@@ -14,7 +14,8 @@ DESCRIPTION = (
     "default) 'logits_fast', the same scores from a light head that skips the network's stride-2 stage (what min-risk "
     "reads without hints). Ask only for the outputs you use, from a graph cut down to them (ONNX Runtime computes every "
     "node of a graph). The decoding to colours stays outside the graph (colorizer.decoding). The file's metadata "
-    "describes it: architecture, config, the colour classes (bins), class weights and prior, the decoding settings, the input normalisation and the colorizer version. The file is "
+    "describes it: architecture, config, the colour classes (bins), class weights and prior, the decoding settings, "
+    "the input normalisation and the colorizer version. The file is "
     "checked with onnx.checker and run by ONNX Runtime and compared with PyTorch. The unet models export; seed "
     "does not.")
 
