@@ -16,6 +16,7 @@ POOLED_LOGITS = "logits_pool2"
 # distilled from its full head (colorizer.networks.FastHead): the plain colorization's fast
 # path, on a network that has one
 FAST_LOGITS = "logits_fast"
+BLOCK_SCORES = (FAST_LOGITS, POOLED_LOGITS)  # the scores over 2x2 blocks, in the order min-risk prefers them
 # a hint-aware network's affinity keys (colorizer.networks.HintKeys), by which decoding
 # spreads point hints (colorizer.decoding.hint_spread)
 HINT_KEYS = "hint_keys"

@@ -9,7 +9,7 @@ import torch
 
 from . import decoding
 from .backends import load_backend
-from .bins import FAST_LOGITS, POOLED_LOGITS
+from .bins import BLOCK_SCORES
 from .decoding import hint_spread
 from .image_io import read_lightness
 from .model_files import WeightsError
@@ -124,7 +124,7 @@ class Colorizer:
         float32 on the CPU. decode() finishes the job."""
         reads = self.decoder(self.options(options)).reads(self.backend.outputs) + hint_spread.reads(self.backend.outputs,
                                                                                                      hints)
-        names = tuple(dict.fromkeys("logits" if n in (POOLED_LOGITS, FAST_LOGITS) else n for n in reads))
+        names = tuple(dict.fromkeys("logits" if n in BLOCK_SCORES else n for n in reads))
         with torch.inference_mode():
             return {k: v.float().cpu() for k, v in self.backend(L, hints, outputs=names).items()}
 

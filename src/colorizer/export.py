@@ -59,7 +59,7 @@ import torch.nn as nn
 from . import __version__
 from .backends import EXPORT_HINT, BackendError
 from .backends.pytorch import TorchBackend
-from .bins import FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
+from .bins import BLOCK_SCORES, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
 from .bundled import resolve_model
 from .decoding.hint_spread import PRIOR
 from .files import atomic_write, display
@@ -104,7 +104,7 @@ OUTPUTS = {
     FAST_LOGITS: {"shape": ["batch", "Q", "height/4", "width/4"], "dtype": "float32",
                   "values": "models with a fast head: the same scores as logits_pool2 without hints, from a light head "
                             "on the stride-4 features (min-risk decoding reads these when there are no hints); asked "
-                            "for alone, the runtime skips the network's stride-2 stage and needs no hints input"},
+                            "for alone, a graph cut down to it skips the network's stride-2 stage"},
     HINT_KEYS: {"shape": ["batch", "K + 1", "height/2", "width/2"], "dtype": "float32",
                 "values": "hint-aware models: each pixel's affinity key (K channels) and its readiness (the last, a "
                           "log-weight); a pixel takes hint i's colour with weight exp(readiness - |key - key_i|^2 / 2) "
@@ -145,9 +145,8 @@ def export_network(network, opset=OPSET, source="model"):
         inputs.append("hints")
     axes = {"batch": 0, "height": 2, "width": 3}
     dynamic = {k: {i: a for a, i in axes.items()} for k in inputs}
-    quarter = (POOLED_LOGITS, FAST_LOGITS)
-    dynamic.update({k: {0: "batch", 2: "height/4" if k in quarter else "height/2",
-                        3: "width/4" if k in quarter else "width/2"} for k in names})
+    dynamic.update({k: {0: "batch", 2: "height/4" if k in BLOCK_SCORES else "height/2",
+                        3: "width/4" if k in BLOCK_SCORES else "width/2"} for k in names})
     buf = io.BytesIO()
     with warnings.catch_warnings():  # the exporter's notes on the frozen padding, which is why it is outside
         warnings.simplefilter("ignore")

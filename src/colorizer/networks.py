@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bins import AB_RANGE, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
+from .bins import AB_RANGE, BLOCK_SCORES, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
 
 AB_SCALE = AB_RANGE  # tanh output * AB_SCALE = a,b
 HINT_CHANNELS = 3  # point hints: a / AB_SCALE, b / AB_SCALE, mask
@@ -329,7 +329,7 @@ class UNet(nn.Module):
             raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))} (it has "
                              f"{', '.join((*self.output_names, POOLED_LOGITS))})")
         exact = H % 32 == 0 and W % 32 == 0
-        return tuple(dict.fromkeys("logits" if n in (POOLED_LOGITS, FAST_LOGITS) and not exact else n for n in outputs))
+        return tuple(dict.fromkeys("logits" if n in BLOCK_SCORES and not exact else n for n in outputs))
 
 
 ARCHS = {"seed": SeedNet, "unet": UNet}

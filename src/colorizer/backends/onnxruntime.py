@@ -14,7 +14,7 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from ..bins import FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
+from ..bins import BLOCK_SCORES, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
 from ..export import MULTIPLE, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
@@ -54,17 +54,12 @@ def _ort_errors():
 
 
 def subgraph(model, outputs):
-    """The ONNX graph (onnx.ModelProto) of just these outputs: the nodes they need and the
-    inputs they read. ONNX Runtime computes every node of a graph, wanted or not (taking
-    the other outputs away alone spared nothing), so the nodes that only fed the others go,
-    and so do the inputs nothing reads (the fast head's scores need no hints)."""
+    """The ONNX graph (onnx.ModelProto) of just these outputs: the nodes they need. ONNX
+    Runtime computes every node of a graph, wanted or not (taking the other outputs away
+    alone spared nothing), so the nodes that only fed the others go. The inputs stay (a
+    hint-aware network's hints reach every output through its encoder)."""
     import onnx
-    model = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], list(outputs))
-    used = {i for n in model.graph.node for i in n.input}
-    keep = [i for i in model.graph.input if i.name in used]
-    del model.graph.input[:]
-    model.graph.input.extend(keep)
-    return model
+    return onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], list(outputs))
 
 
 class OrtBackend(Backend):
@@ -188,15 +183,13 @@ class OrtBackend(Backend):
             if unknown:
                 raise ValueError(f"this network has no output(s) {', '.join(sorted(unknown))}")
             exact = x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
-            names = list(dict.fromkeys("logits" if k in (POOLED_LOGITS, FAST_LOGITS) and not (exact and k in self.outputs)
-                                       else k for k in outputs))
-        session = self.session_for(names)
-        wanted = {i.name for i in session.get_inputs()}
-        got = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
+            names = list(dict.fromkeys("logits" if k in BLOCK_SCORES and not (exact and k in self.outputs) else k
+                                       for k in outputs))
+        got = self.session_for(names).run(names, feeds)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
         for k, v in zip(names, got):
-            if k in (POOLED_LOGITS, FAST_LOGITS):
+            if k in BLOCK_SCORES:
                 out[k] = torch.from_numpy(v)
                 continue
             t = torch.from_numpy(v)

@@ -3,7 +3,7 @@ under the model's calibrated class distribution (the default's decoding)."""
 import torch
 import torch.nn.functional as F
 
-from ..bins import FAST_LOGITS, POOLED_LOGITS, ciede2000_matrix
+from ..bins import BLOCK_SCORES, ciede2000_matrix
 from .base import Decoder, no_more, number
 
 _CHUNK = 1 << 14  # pixels per chunk: bounds memory on large working sizes
@@ -43,7 +43,7 @@ class MinRisk(Decoder):
     already averaged over 2x2 blocks (bins.POOLED_LOGITS) where the backend gives them,
     the same numbers for a quarter of the network's last layer and no pooling here; or,
     where the network has a fast head and it is offered (no hints: see
-    pipeline.predict_ab), that head's copy of them (bins.FAST_LOGITS), which spares the
+    pipeline.offered), that head's copy of them (bins.FAST_LOGITS), which spares the
     network its stride-2 stage."""
 
     name = "min-risk"
@@ -72,7 +72,7 @@ class MinRisk(Decoder):
 
     def reads(self, available):
         if self.pool == 2:
-            for name in (FAST_LOGITS, POOLED_LOGITS):
+            for name in BLOCK_SCORES:
                 if name in available:
                     return (name,)
         return ("logits",)
@@ -80,7 +80,7 @@ class MinRisk(Decoder):
     def __call__(self, outputs, vibrance, consume=False):
         T = self.temperature(vibrance)
         pool = self.pool
-        block_scores = next((n for n in (FAST_LOGITS, POOLED_LOGITS) if n in outputs), None)
+        block_scores = next((n for n in BLOCK_SCORES if n in outputs), None)
         if block_scores and pool == 2 and "logits" not in outputs:
             x = outputs[block_scores].float()  # the blocks' mean scores, from the network
             return self._decode(x, T, 2 * x.shape[-2], 2 * x.shape[-1], pool)
