@@ -13,9 +13,10 @@ from colorizer.model_files import save_model
 from colorizer.networks import build_model
 
 
-def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False, fast_head=False):
+def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False, fast_head=False, hint_bias=False):
     """A small, randomly initialised model file (no pretrained weights needed); hints=True:
-    a hint-aware U-Net whose hint inputs are random too (so that hints change its output);
+    a hint-aware U-Net whose hint inputs are random too (so that hints change its output),
+    and with hint_bias=True their biases too (so that no hints is not the plain network);
     fast_head=True: a U-Net with a (random, untrained) fast head."""
     torch.manual_seed(seed)
     if arch == "unet":
@@ -29,6 +30,8 @@ def make_tiny_model_file(path, arch="unet", seed=0, info=None, hints=False, fast
         if hints:
             for conv in (model.hint_in, model.hint_out):
                 torch.nn.init.normal_(conv.weight, std=3.0)
+                if hint_bias:
+                    torch.nn.init.normal_(conv.bias, std=1.0)
         w, p = B.rebalance_weights(torch.ones(len(bins)), bins)
         extra = {"bins": bins, "prior": p, "class_weights": w}
     else:

@@ -185,6 +185,41 @@ def test_min_risk_never_changes_the_callers_scores():
         assert torch.equal(logits, before)
 
 
+def test_min_risk_in_bfloat16_is_close_to_float32_and_auto_follows_the_cpu(tiny_colorizer, monkeypatch):
+    """The risk product in bfloat16 (where the CPU has AMX) moves the colours by a small
+    fraction of an a,b unit on average; "auto" picks it only on such a CPU; "float32"
+    always gives float32's numbers; the choice is a setting a model file can carry."""
+    bins, weights = tiny_colorizer.extra["bins"], tiny_colorizer.extra["class_weights"]
+    yy, xx = torch.meshgrid(torch.linspace(-40, 40, 32), torch.linspace(-30, 50, 48), indexing="ij")
+    centre = torch.stack([yy, xx])  # a smooth field of most likely colours, from near-sure to unsure
+    spread = torch.linspace(5.0, 30.0, 48)
+    d2 = ((bins.T[:, :, None, None] - centre[:, None]) ** 2).sum(0)
+    columns = {"logits": (-d2 / (2 * spread ** 2))[None]}
+    rows = {"logits_pool2": columns["logits"].contiguous(memory_format=torch.channels_last)}  # as ONNX Runtime gives
+    out = rows
+    f32 = MinRisk(bins, weights, precision="float32")(out, 0.62)
+    b16 = MinRisk(bins, weights, precision="bfloat16")(out, 0.62)
+    diff = (f32 - b16).abs()
+    assert 0 < diff.mean() < 0.3 and diff.max() < 3.0  # it did run in bfloat16, and came close
+    assert f32.std() > 10  # the colours vary: the comparison means something
+    monkeypatch.setattr(min_risk_module, "_cpu_has_amx_bf16", lambda: False)
+    auto = MinRisk(bins, weights)
+    assert auto.product_dtype("cpu") == torch.float32 and torch.equal(auto(out, 0.62), f32)
+    monkeypatch.setattr(min_risk_module, "_cpu_has_amx_bf16", lambda: True)
+    assert auto.product_dtype("cpu") == torch.bfloat16 and torch.equal(auto(out, 0.62), b16)
+    # scores a column per block (PyTorch's layout): float32 under "auto" (bfloat16 is slower there)
+    assert torch.equal(auto(columns, 0.62), MinRisk(bins, weights, precision="float32")(columns, 0.62))
+    low_columns = MinRisk(bins, weights, precision="bfloat16")(columns, 0.62)
+    assert 0 < (low_columns - auto(columns, 0.62)).abs().mean() < 0.3
+    assert MinRisk(bins, precision="float32").product_dtype("cpu") == torch.float32
+    assert auto.product_dtype("meta") == torch.float32  # not a CPU: float32
+    assert "precision" not in auto.settings()
+    kept = decoding.create("min-risk", tiny_colorizer.extra, MinRisk(bins, precision="float32").settings())
+    assert kept.precision == "float32"
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+        MinRisk(bins, precision="half")
+
+
 # ---------------------------------------------------------------- regression, registry, settings
 
 def test_regression_is_the_networks_own_ab_and_ignores_vibrance():

@@ -14,7 +14,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
-from colorizer import Colorizer  # noqa: E402
+from colorizer import Colorizer, decoding  # noqa: E402
 from colorizer.backends import NAMES, BackendError, choose, load_backend  # noqa: E402
 from colorizer.backends.onnxruntime import OrtBackend  # noqa: E402
 from colorizer.bundled import resolve_model, shipped_onnx  # noqa: E402
@@ -109,11 +109,12 @@ def test_onnxruntime_matches_pytorch_logits(tiny_onnx, tiny_colorizer, shape):
 def test_both_backends_give_the_pooled_scores_min_risk_reads(tiny_onnx, tiny_colorizer, shape):
     """Asked for the pooled scores, each backend computes only them: the logits averaged over
     2x2 blocks (at multiples of 32), or the logits themselves where blocks would straddle
-    the padding; min-risk decodes either to the same a,b as from the full logits."""
+    the padding; min-risk decodes either to the same a,b as from the full logits (in float32:
+    bfloat16's rounding differs between the scores' layouts)."""
     ort_backend = OrtBackend.load(tiny_onnx[0]).backend
     L = torch.rand(*shape, generator=torch.Generator().manual_seed(3)) * 100
     full = tiny_colorizer.backend(L)
-    decoder = tiny_colorizer.decoders["min-risk"]
+    decoder = decoding.create("min-risk", tiny_colorizer.extra, {"precision": "float32"})
     for backend in (tiny_colorizer.backend, ort_backend):
         assert "logits_pool2" in backend.outputs and decoder.reads(backend.outputs) == ("logits_pool2",)
         got = backend(L, outputs=decoder.reads(backend.outputs))
@@ -285,10 +286,17 @@ def test_the_shipped_export_is_the_bundled_weights_network():
 
 
 def test_the_default_colours_are_the_same_with_either_backend():
+    """The same colours from either backend's network, decoded in float32 (on a CPU with AMX,
+    "auto" decodes ONNX Runtime's channels-last scores in bfloat16: within 0.1 still)."""
     img = gradient_image(150, 110, "L", seed=5)
-    a = np.asarray(Colorizer.load().colorize(img).image, dtype=np.int16)
-    b = np.asarray(Colorizer.load(backend="torch").colorize(img).image, dtype=np.int16)
+    ort_c, torch_c = Colorizer.load(), Colorizer.load(backend="torch")
+    auto = np.asarray(ort_c.colorize(img).image, dtype=np.int16)
+    for c in (ort_c, torch_c):
+        c.decoders["min-risk"].precision = "float32"
+    a = np.asarray(ort_c.colorize(img).image, dtype=np.int16)
+    b = np.asarray(torch_c.colorize(img).image, dtype=np.int16)
     assert np.abs(a - b).max() <= 1 and ciede2000(a / 255.0, b / 255.0) < 0.01
+    assert np.abs(auto - b).max() <= 2 and ciede2000(auto / 255.0, b / 255.0) < 0.1
 
 
 def test_the_default_colorizes_with_its_fast_head_close_to_its_full_head():
@@ -475,3 +483,35 @@ def test_the_fast_head_runs_the_same_in_both_backends_and_only_without_hints(fas
         a = np.asarray(c.colorize(img, size=64, hints=hinted, decoding="min-risk").image, dtype=np.int16)
         b = np.asarray(torch_c.colorize(img, size=64, hints=hinted, decoding="min-risk").image, dtype=np.int16)
         assert np.abs(a - b).max() <= 1
+
+
+def test_calls_without_hints_run_a_graph_without_the_hints_input(tmp_path, tiny_onnx, monkeypatch):
+    """A hint-aware network called without hints runs a graph whose hint convolutions became
+    their biases (no hints input, no zero image): the same numbers as feeding zeros, at sizes
+    that are and are not multiples of 32; without the onnx package, zeros are fed."""
+    from colorizer.backends.onnxruntime import without_hints
+    path = make_tiny_model_file(tmp_path / "biased.safetensors", hints=True, hint_bias=True, seed=6)
+    onnx_path = str(tmp_path / "biased.onnx")
+    export_model(path, onnx_path)
+    backend = OrtBackend.load(onnx_path).backend
+    plain = backend.session_for(("logits", "ab"), hinted=False)
+    assert [i.name for i in plain.get_inputs()] == ["L"]
+    assert [i.name for i in backend.session_for(("logits", "ab"), hinted=True).get_inputs()] == ["L", "hints"]
+    edited = without_hints(onnx.load(onnx_path))
+    assert [i.name for i in edited.graph.input] == ["L"]
+    assert not any("hint_in" in n.name or "hint_out" in n.name for n in edited.graph.node)
+    onnx.checker.check_model(edited)
+    g = torch.Generator().manual_seed(9)
+    for H, W in ((64, 96), (45, 70)):
+        L = torch.rand(1, 1, H, W, generator=g) * 100
+        got = backend(L, outputs=("logits", "ab"))
+        want = backend(L, torch.zeros(1, 3, H, W), outputs=("logits", "ab"))
+        for k in want:
+            assert got[k].shape == want[k].shape and (got[k] - want[k]).abs().max() < 1e-5, (k, H, W)
+    plain_network = OrtBackend.load(tiny_onnx[0]).backend
+    assert without_hints(onnx.load(tiny_onnx[0])) is None  # no hints input: nothing to take out
+    assert plain_network.session_for(("logits",), hinted=False) is plain_network.session_for(("logits",))
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    fed_zeros = OrtBackend.load(onnx_path).backend
+    assert fed_zeros.session_for(("logits",), hinted=False) is fed_zeros.session
+    assert (fed_zeros(L, outputs=("logits",))["logits"] - got["logits"]).abs().max() < 1e-5

@@ -220,6 +220,14 @@ def _drop_output_crop(model):
         for i, x in enumerate(n.output):
             n.output[i] = rename.get(x, x)
     # then what only fed them (the crop's size, computed from the input's shape)
+    return len(drop) + drop_unused(g)
+
+
+def drop_unused(graph):
+    """Remove the nodes of an ONNX graph whose outputs nothing uses (again and again, up the
+    graph), then the shape notes, initializers and inputs left unused. Returns how many
+    nodes went."""
+    g, dropped = graph, 0
     while True:
         used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
         dead = [n for n in g.node if not any(o in used for o in n.output)]
@@ -227,11 +235,15 @@ def _drop_output_crop(model):
             break
         for n in dead:
             g.node.remove(n)
-            drop.append(n)
-    names = {x for n in g.node for x in (*n.input, *n.output)}
+        dropped += len(dead)
+    names = {x for n in g.node for x in (*n.input, *n.output)} | {o.name for o in g.output}
     for v in [v for v in g.value_info if v.name not in names]:
         g.value_info.remove(v)
-    return len(drop)
+    for t in [t for t in g.initializer if t.name not in names]:
+        g.initializer.remove(t)
+    for i in [i for i in g.input if i.name not in names]:
+        g.input.remove(i)
+    return dropped
 
 
 def _tensor_json(t):

@@ -24,8 +24,10 @@ import torch
 from .lab import F_EPS, KAPPA, RGB_FROM_XYZ, WHITE_D65, lab_to_rgb, linear_to_srgb
 
 
+@functools.lru_cache(maxsize=64)
 def _bilinear_weights(n_out, n_in):
-    """Source indices and weights for align_corners=False bilinear resampling."""
+    """Source indices and weights for align_corners=False bilinear resampling (cached: the
+    same sizes come back photo after photo; callers must not change them)."""
     x = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
     x = np.clip(x, 0, n_in - 1)
     i0 = np.floor(x).astype(np.int64)
@@ -44,6 +46,12 @@ def _srgb8_lut():
     return linear_to_srgb(x).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _strip_rows(H, W, strip=None):
+    """Rows per strip: `strip` when given, else about _STRIP_PIXELS pixels."""
+    return max(1, min(H, int(strip) if strip else _STRIP_PIXELS // W))
+
+
+@functools.cache
 def _merge_matrix():
     m = RGB_FROM_XYZ * WHITE_D65[None, :] * (_LUT_N / KAPPA)  # columns X, Y, Z
     return m[:, [0, 2, 1]].float().contiguous()               # in the buffer's order X, Z, Y
@@ -79,7 +87,7 @@ def merge_full_res(L, ab_small, strip=None):
     cols[0].mul_(1 / 500)    # a/500 and -b/200: added to fy they give fx and fz
     cols[1].mul_(-1 / 200)
     rw = rw[:, None]
-    rows = max(1, min(H, int(strip) if strip else _STRIP_PIXELS // W))
+    rows = _strip_rows(H, W, strip)
     Lt, lut, M = torch.from_numpy(L), _srgb8_lut(), _merge_matrix()
     c16 = torch.tensor(16 / 116)
     n = rows * W
@@ -132,7 +140,7 @@ def merge_full_res16(L, ab_small, strip=None):
     if out.size == 0:
         return out
     H, W = L.shape
-    rows = max(1, min(H, int(strip) if strip else _STRIP_PIXELS // W))
+    rows = _strip_rows(H, W, strip)
     Lt = torch.from_numpy(L)
     for y0 in range(0, H, rows):
         y1 = min(H, y0 + rows)

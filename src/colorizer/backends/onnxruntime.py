@@ -11,11 +11,12 @@ threads slowed the network down there (benchmarks/inference.py)."""
 import os
 import threading
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..bins import BLOCK_SCORES, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
-from ..export import MULTIPLE, read_metadata
+from ..export import MULTIPLE, drop_unused, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
 from . import INSTALL_HINT, Backend, BackendError, LoadedModel
@@ -62,6 +63,77 @@ def subgraph(model, outputs):
     return onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], list(outputs))
 
 
+def without_hints(model):
+    """The graph (onnx.ModelProto) of a hint-aware network for calls without hints: its
+    hints input taken out. No hints is an all-zero hint image, and each convolution of it
+    (through the Cast and Pad that carry it there) is then its bias at every pixel: those
+    convolutions become their biases, constants of shape (1, C, 1, 1) that the Add after
+    each one broadcasts, and the hint input and what only carried it go. The same outputs
+    as feeding zeros, without the convolutions, the additions' full-size operand and the
+    zero image (about 4% of the network's time at 256x256). None (feed zeros) when the
+    graph is not in that form; the model is changed in place."""
+    from onnx import numpy_helper
+    g = model.graph
+    if "hints" not in [i.name for i in g.input]:
+        return None
+    consumers, inits = {}, {t.name: t for t in g.initializer}
+    for n in g.node:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+        if n.op_type == "Identity" and n.input[0] in inits:  # the exporter's copies of a weight
+            inits[n.output[0]] = inits[n.input[0]]
+    outputs = {o.name for o in g.output}
+    frontier, convs = ["hints"], []
+    while frontier:
+        name = frontier.pop()
+        if name in outputs:
+            return None
+        for n in consumers.get(name, []):
+            zero_pad = n.op_type == "Pad" and (len(n.input) < 3 or not n.input[2])
+            if n.input[0] == name and (n.op_type == "Cast" or zero_pad):
+                frontier.append(n.output[0])
+            elif n.op_type == "Conv" and n.input[0] == name and n.input[1] in inits:
+                convs.append(n)
+            else:
+                return None
+    for conv in convs:
+        out = conv.output[0]
+        if out in outputs or any(c.op_type != "Add" for c in consumers.get(out, [])):
+            return None
+        channels = numpy_helper.to_array(inits[conv.input[1]]).shape[0]
+        if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
+            return None
+        bias = (numpy_helper.to_array(inits[conv.input[2]]) if len(conv.input) > 2 and conv.input[2]
+                else np.zeros(channels, np.float32))
+        g.node.remove(conv)
+        g.initializer.append(numpy_helper.from_array(bias.astype(np.float32).reshape(1, channels, 1, 1), out))
+    drop_unused(g)
+    return model
+
+
+def channels_last(model, names):
+    """The graph with its outputs `names` given in channels-last order, (B, h, w, Q) instead of
+    (B, Q, h, w): a Transpose at the end, which ONNX Runtime folds into the layout change it
+    makes there anyway (its convolutions run in blocked channels), so it costs nothing, and a
+    block's scores then lie side by side, as min-risk decoding reads them (a row per block).
+    The backend gives them back as (B, Q, h, w) tensors in channels-last memory. The model is
+    changed in place; returns it."""
+    from onnx import helper
+    g = model.graph
+    for out in [o for o in g.output if o.name in names]:
+        inner = out.name + "_nchw"
+        for n in g.node:
+            for i, x in enumerate(n.output):
+                if x == out.name:
+                    n.output[i] = inner
+        g.node.append(helper.make_node("Transpose", [inner], [out.name], perm=[0, 2, 3, 1]))
+        tt = out.type.tensor_type
+        if len(tt.shape.dim) == 4:
+            dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in tt.shape.dim]
+            out.CopyFrom(helper.make_tensor_value_info(out.name, tt.elem_type, [dims[i] for i in (0, 2, 3, 1)]))
+    return model
+
+
 class OrtBackend(Backend):
     """An exported network in an ONNX Runtime session, on the CPU. Safe to call from
     several threads at once (ONNX Runtime's sessions are).
@@ -71,8 +143,9 @@ class OrtBackend(Backend):
     session of its own, made once from the same file with the other outputs taken out of
     the graph (its optimiser then drops the layers that only fed them: for min-risk the
     full-resolution class head and the a,b head, about a tenth of the network's time;
-    benchmarks/inference.py). Needs the onnx package to edit the graph; without it, the
-    whole graph runs."""
+    benchmarks/inference.py). A hint-aware network called without hints likewise runs a
+    graph without its hints input (without_hints). Needs the onnx package to edit the
+    graph; without it, the whole graph runs (fed an all-zero hint image)."""
 
     name = "onnxruntime"
 
@@ -84,59 +157,74 @@ class OrtBackend(Backend):
         self.takes_hints = "hints" in names
         self.outputs = tuple(o.name for o in session.get_outputs())
         self.path, self.threads = path, threads
-        self._sessions = {frozenset(self.outputs): session}  # by the outputs they compute
+        # by (the outputs they compute, whether they take hints): (session, its inputs, the
+        # outputs it gives channels-last)
+        self._sessions = {self._whole: (session, tuple(names), frozenset())}
         self._lock = threading.Lock()
+
+    @property
+    def _whole(self):
+        return frozenset(self.outputs), self.takes_hints
 
     @property
     def session(self):
         """The whole graph's session (made again on first use after prepare() let it go)."""
-        key = frozenset(self.outputs)
+        return self._session(self._whole)[0]
+
+    def _session(self, key):
+        """(session, its input names, its channels-last outputs) for a key of _sessions, made
+        on first use: the whole graph's, or one cut down to the key's outputs (and without
+        hints; its block scores channels-last) where the graph can be edited here (else the
+        whole graph's)."""
         found = self._sessions.get(key)
         if found is not None:
             return found
-        with self._lock:
-            if key not in self._sessions:
-                ort = require_onnxruntime()
-                self._sessions[key] = ort.InferenceSession(self.path, session_options(self.threads, self.spinning),
-                                                           providers=["CPUExecutionProvider"])
-            return self._sessions[key]
+        ort = require_onnxruntime()
+        options = session_options(self.threads, self.spinning)
+        rows = frozenset()
+        if key == self._whole:
+            source = self.path
+        else:
+            model = self._edited(*key)
+            if model is None:  # the whole graph, fed zeros for no hints
+                return self._session(self._whole)
+            rows = frozenset(key[0]) & set(BLOCK_SCORES)
+            source = channels_last(model, rows).SerializeToString()
+        made = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        with self._lock:  # two threads may both have made it: one is kept
+            return self._sessions.setdefault(key, (made, tuple(i.name for i in made.get_inputs()), rows))
 
-    def session_for(self, names):
-        """The session that computes just `names` (made on first use; the whole graph's
-        when the graph cannot be edited here)."""
-        key = frozenset(names)
-        found = self._sessions.get(key)
-        if found is not None:
-            return found
-        pruned = self._pruned_session(key)
-        if pruned is None:  # the whole graph: asked for, or the graph cannot be edited here
-            return self.session
-        with self._lock:
-            return self._sessions.setdefault(key, pruned)
-
-    def prepare(self, outputs):
-        """Make the session for `outputs` (a decoder's reads) now, and let the whole graph's
-        go when it is another one: each session holds its own copy of the weights and
-        buffers, and the whole graph's is rarely used (made again when it is)."""
-        prepared = self.session_for(outputs)
-        key = frozenset(self.outputs)
-        with self._lock:
-            if self._sessions.get(key) is not prepared and self.path:
-                self._sessions.pop(key, None)
-
-    def _pruned_session(self, names):
+    def _edited(self, names, hinted):
+        """The graph of just `names`, without the hints input unless `hinted` (onnx.ModelProto),
+        or None when it cannot be made here (no onnx package, no file, or nothing to cut)."""
         try:
             import onnx
         except ImportError:
             return None
         if not self.path:
             return None
-        if names == frozenset(self.outputs):
-            return None
-        model = subgraph(onnx.load(self.path), [n for n in self.outputs if n in names])
-        ort = require_onnxruntime()
-        return ort.InferenceSession(model.SerializeToString(), session_options(self.threads, self.spinning),
-                                    providers=["CPUExecutionProvider"])
+        model = onnx.load(self.path)
+        if self.takes_hints and not hinted and without_hints(model) is None:
+            if names == frozenset(self.outputs):
+                return None
+        if names != frozenset(self.outputs):
+            model = subgraph(model, [n for n in self.outputs if n in names])
+        return model
+
+    def session_for(self, names, hinted=None):
+        """The session that computes just `names`, for calls with hints (`hinted`; default:
+        whether the network takes them) or without: made on first use."""
+        hinted = self.takes_hints if hinted is None else bool(hinted) and self.takes_hints
+        return self._session((frozenset(names), hinted))[0]
+
+    def prepare(self, outputs):
+        """Make the session for `outputs` (a decoder's reads) without hints now, and let the
+        whole graph's go when it is another one: each session holds its own copy of the weights
+        and buffers, and the whole graph's is rarely used (made again when it is)."""
+        prepared = self._session((frozenset(outputs), False))
+        with self._lock:
+            if self._sessions.get(self._whole) is not prepared and self.path:
+                self._sessions.pop(self._whole, None)
 
     @classmethod
     def load(cls, path, name="model", threads=None, spinning=False):
@@ -163,19 +251,12 @@ class OrtBackend(Backend):
 
     def __call__(self, L, hints=None, outputs=None):
         """L (B, 1, h, w) -> outputs (CPU torch tensors); `hints` (B, 3, h, w) for a hint-aware
-        network; `outputs`: the names to compute (default: the network's own, without the
-        pooled scores; ONNX Runtime runs only what they need)."""
+        network (None: no hints); `outputs`: the names to compute (default: the network's
+        own, without the pooled scores; ONNX Runtime runs only what they need)."""
         if hints is not None and not self.takes_hints:
             raise ValueError("this network takes no hints (it was not trained with them)")
         L = L.detach().to("cpu", torch.float32)
         x, (H, W) = pad_to_multiple(L, self.multiple)
-        feeds = {"L": x.contiguous().numpy()}
-        if self.takes_hints:
-            if hints is None:
-                hints = torch.zeros(x.shape[0], 3, *x.shape[-2:])
-            else:  # zeros where the image was padded: no hint there
-                hints = F.pad(hints.detach().to("cpu", torch.float32), (0, x.shape[-1] - W, 0, x.shape[-2] - H))
-            feeds["hints"] = hints.contiguous().numpy()
         if outputs is None:
             names = [k for k in self.outputs if k != POOLED_LOGITS]
         else:
@@ -185,12 +266,20 @@ class OrtBackend(Backend):
             exact = x.shape[-2:] == L.shape[-2:]  # padded: the blocks straddle it
             names = list(dict.fromkeys("logits" if k in BLOCK_SCORES and not (exact and k in self.outputs) else k
                                        for k in outputs))
-        got = self.session_for(names).run(names, feeds)
+        session, inputs, rows = self._session((frozenset(names), hints is not None and self.takes_hints))
+        feeds = {"L": x.contiguous().numpy()}
+        if "hints" in inputs:
+            if hints is None:
+                hints = torch.zeros(x.shape[0], 3, *x.shape[-2:])
+            else:  # zeros where the image was padded: no hint there
+                hints = F.pad(hints.detach().to("cpu", torch.float32), (0, x.shape[-1] - W, 0, x.shape[-2] - H))
+            feeds["hints"] = hints.contiguous().numpy()
+        got = session.run(names, feeds)
         h, w = (H + 1) // 2, (W + 1) // 2
         out = {}
         for k, v in zip(names, got):
-            if k in BLOCK_SCORES:
-                out[k] = torch.from_numpy(v)
+            if k in BLOCK_SCORES:  # (B, Q, h/4, w/4), in channels-last memory where the graph gives it so
+                out[k] = torch.from_numpy(v).permute(0, 3, 1, 2) if k in rows else torch.from_numpy(v)
                 continue
             t = torch.from_numpy(v)
             out[k] = t if tuple(t.shape[-2:]) == (h, w) else t[..., :h, :w]
