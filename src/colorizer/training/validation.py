@@ -62,7 +62,10 @@ def validate(model, decoder, photos, device, vibrance=None, batch=32, grid_path=
     for start in range(0, len(photos), batch):
         lab = photos.batch(range(start, min(start + batch, len(photos))), rng, augment=False).to(device)
         L = lab[:, :1]
-        ab = upsample_ab(decoder(model(L), vibrance), L.shape[-2:])
+        # the outputs in (B, C, h, w) memory, as the PyTorch backend gives them (training runs in
+        # channels-last): decoded as Colorizer.load(...) of the same file decodes them
+        out = {k: v.contiguous() for k, v in model(L).items()}
+        ab = upsample_ab(decoder(out, vibrance), L.shape[-2:])
         pred, true, gray = (_hwc(lab_to_rgb(x)) for x in (torch.cat([L, ab], 1), lab, torch.cat([L, torch.zeros_like(ab)], 1)))
         scores.add(pred, true)
         gray_scores.add(gray, true)
