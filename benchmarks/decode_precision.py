@@ -32,8 +32,7 @@ from colorizer.colorizer import Colorizer
 from colorizer.decoding.min_risk import MinRisk, bfloat16_is_fast
 from colorizer.files import find_images
 from colorizer.metrics import ciede2000
-
-EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+from onnx_parity import EXTS, rgb
 
 
 def parse_args(argv=None):
@@ -47,10 +46,6 @@ def parse_args(argv=None):
     p.add_argument("--calls", type=int, default=50, help="timed decodings per precision and round (default 50)")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p.parse_args(argv)
-
-
-def rgb(img):
-    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
 
 
 def compare(colorizer, decoder, paths):

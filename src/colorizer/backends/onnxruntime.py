@@ -100,7 +100,7 @@ def without_hints(model):
         out = conv.output[0]
         if out in outputs or any(c.op_type != "Add" for c in consumers.get(out, [])):
             return None
-        channels = numpy_helper.to_array(inits[conv.input[1]]).shape[0]
+        channels = inits[conv.input[1]].dims[0]
         if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
             return None
         bias = (numpy_helper.to_array(inits[conv.input[2]]) if len(conv.input) > 2 and conv.input[2]
@@ -204,12 +204,11 @@ class OrtBackend(Backend):
         if not self.path:
             return None
         model = onnx.load(self.path)
-        if self.takes_hints and not hinted and without_hints(model) is None:
-            if names == frozenset(self.outputs):
-                return None
-        if names != frozenset(self.outputs):
-            model = subgraph(model, [n for n in self.outputs if n in names])
-        return model
+        hints_taken_out = self.takes_hints and not hinted and without_hints(model) is not None
+        whole = names == frozenset(self.outputs)
+        if whole and not hints_taken_out:
+            return None
+        return model if whole else subgraph(model, [n for n in self.outputs if n in names])
 
     def session_for(self, names, hinted=None):
         """The session that computes just `names`, for calls with hints (`hinted`; default:
