@@ -1,7 +1,7 @@
 """A model's fast head against its full stride-2 head (colorizer.networks.FastHead), in
 the same run on the same photos: each photo is turned into the 8-bit grayscale photo a
 user would have and colorized twice by Colorizer.colorize, once as the product does (the
-fast head's scores, no hints) and once with the fast head hidden from the decoder (the
+fast head's scores, no hints) and once with min-risk's fast_head setting off (the
 network's own pooled scores: the colours of the same model without a fast head, i.e. of
 the default before it had one). Prints, for both: PSNR, CIEDE2000 and colourfulness
 against the colour originals and the mean seconds per photo; and the mean CIEDE2000
@@ -14,7 +14,6 @@ between the two outputs.
 Nothing is asserted: it prints numbers.
 """
 import argparse
-import copy
 import sys
 import time
 
@@ -26,23 +25,6 @@ from colorizer.bins import FAST_LOGITS
 from colorizer.evaluation import gray_photo, load_photos
 from colorizer.metrics import Scores
 from hints import full_photos
-
-
-class WithoutFastHead:
-    """A backend whose fast head the decoder is not offered (everything else as it is)."""
-
-    def __init__(self, backend):
-        self._backend = backend
-        self.outputs = tuple(n for n in backend.outputs if n != FAST_LOGITS)
-
-    def __call__(self, *args, **kwargs):
-        return self._backend(*args, **kwargs)
-
-    def prepare(self, outputs):
-        return self._backend.prepare(outputs)
-
-    def __getattr__(self, name):
-        return getattr(self._backend, name)
 
 
 def main(argv=None):
@@ -57,8 +39,8 @@ def main(argv=None):
     fast = Colorizer.load(a.model, backend=a.backend)
     if FAST_LOGITS not in fast.backend.outputs:
         sys.exit(f"{a.model}: this model has no fast head (scripts/distill_fast_head.py gives it one)")
-    full = copy.copy(fast)
-    full.backend = WithoutFastHead(fast.backend)
+    full = Colorizer.load(a.model, backend=a.backend)
+    full.decoders["min-risk"].fast_head = False
     if a.full:
         photos = list(full_photos(a.data, a.limit))
     else:

@@ -438,7 +438,7 @@ def test_a_subgraph_keeps_only_what_its_outputs_need(fast_model):
     """The graph of fewer outputs holds only the nodes they need: the pooled scores' without
     the hint keys' layers, the fast head's without the stride-2 stage either (nor the hints'
     way into it)."""
-    from colorizer.backends.onnxruntime import subgraph
+    from colorizer.backends.ort_graph import subgraph
     model = onnx.load(fast_model[1])
     names = lambda m: " ".join(n.name for n in m.graph.node)  # noqa: E731
     assert "hint_keys" in names(model) and "/up2/" in names(model)
@@ -489,7 +489,7 @@ def test_calls_without_hints_run_a_graph_without_the_hints_input(tmp_path, tiny_
     """A hint-aware network called without hints runs a graph whose hint convolutions became
     their biases (no hints input, no zero image): the same numbers as feeding zeros, at sizes
     that are and are not multiples of 32; without the onnx package, zeros are fed."""
-    from colorizer.backends.onnxruntime import without_hints
+    from colorizer.backends.ort_graph import without_hints
     path = make_tiny_model_file(tmp_path / "biased.safetensors", hints=True, hint_bias=True, seed=6)
     onnx_path = str(tmp_path / "biased.onnx")
     export_model(path, onnx_path)
@@ -515,3 +515,25 @@ def test_calls_without_hints_run_a_graph_without_the_hints_input(tmp_path, tiny_
     fed_zeros = OrtBackend.load(onnx_path).backend
     assert fed_zeros.session_for(("logits",), hinted=False) is fed_zeros.session
     assert (fed_zeros(L, outputs=("logits",))["logits"] - got["logits"]).abs().max() < 1e-5
+
+
+def test_min_risk_reads_the_full_head_when_told_not_to_use_the_fast_one(fast_model):
+    """fast_head=False (a setting of min-risk, also as an attribute of a loaded Colorizer's
+    decoder): no hints, yet the network's own pooled scores, the colours of the same network
+    without its fast head, in either backend; a setting that is not a boolean is refused."""
+    path, onnx_path = fast_model
+    L = torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(8)) * 100
+    for c in (Colorizer.load(path, backend="torch"), Colorizer.load(onnx_path, backend="onnxruntime")):
+        decoder = c.decoders["min-risk"]
+        fast = c.predict_ab(L, decoding="min-risk")
+        decoder.fast_head = False
+        assert decoder.reads(offered(c.backend, None)) == ("logits_pool2",)
+        assert decoder.settings()["fast_head"] is False
+        full = c.predict_ab(L, decoding="min-risk")
+        want = decoder(c.backend(L, outputs=("logits_pool2",)), c.options().vibrance)
+        assert (full - want).abs().max() < 1e-4 and (fast - want).abs().mean() > 0.01
+        assert c.colorize(gradient_image(96, 64, "L"), size=64, decoding="min-risk").image.size == (96, 64)
+        decoder.fast_head = True
+        assert "fast_head" not in decoder.settings()
+    with pytest.raises(ValueError, match="fast_head must be true or false"):
+        decoding.MinRisk(torch.zeros(4, 2), fast_head="no")

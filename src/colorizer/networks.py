@@ -128,7 +128,10 @@ class UpBlock(nn.Module):
         self.conv = nn.Sequential(conv_bn_relu(cin + cskip, cout), conv_bn_relu(cout, cout))
 
     def forward(self, x, skip):
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        # the skip is always twice x's size (UNet pads its input to a multiple of 32): a fixed
+        # scale, the same numbers as size=skip's, exports as a constant, with which ONNX
+        # Runtime upsamples in its blocked layout (a size computed from a shape it cannot)
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.conv(torch.cat([x, skip], dim=1))
 
 

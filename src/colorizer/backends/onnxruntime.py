@@ -11,15 +11,15 @@ threads slowed the network down there (benchmarks/inference.py)."""
 import os
 import threading
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..bins import BLOCK_SCORES, FAST_LOGITS, HINT_KEYS, POOLED_LOGITS
-from ..export import MULTIPLE, drop_unused, read_metadata
+from ..export import MULTIPLE, read_metadata
 from ..model_files import WeightsError
 from ..networks import pad_to_multiple
 from . import INSTALL_HINT, Backend, BackendError, LoadedModel
+from .ort_graph import blocked_layout, channels_last, subgraph, without_hints
 
 
 def require_onnxruntime():
@@ -54,86 +54,6 @@ def _ort_errors():
     return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
 
 
-def subgraph(model, outputs):
-    """The ONNX graph (onnx.ModelProto) of just these outputs: the nodes they need. ONNX
-    Runtime computes every node of a graph, wanted or not (taking the other outputs away
-    alone spared nothing), so the nodes that only fed the others go. The inputs stay (a
-    hint-aware network's hints reach every output through its encoder)."""
-    import onnx
-    return onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input], list(outputs))
-
-
-def without_hints(model):
-    """The graph (onnx.ModelProto) of a hint-aware network for calls without hints: its
-    hints input taken out. No hints is an all-zero hint image, and each convolution of it
-    (through the Cast and Pad that carry it there) is then its bias at every pixel: those
-    convolutions become their biases, constants of shape (1, C, 1, 1) that the Add after
-    each one broadcasts, and the hint input and what only carried it go. The same outputs
-    as feeding zeros, without the convolutions, the additions' full-size operand and the
-    zero image (about 4% of the network's time at 256x256). None (feed zeros) when the
-    graph is not in that form; the model is changed in place."""
-    from onnx import numpy_helper
-    g = model.graph
-    if "hints" not in [i.name for i in g.input]:
-        return None
-    consumers, inits = {}, {t.name: t for t in g.initializer}
-    for n in g.node:
-        for x in n.input:
-            consumers.setdefault(x, []).append(n)
-        if n.op_type == "Identity" and n.input[0] in inits:  # the exporter's copies of a weight
-            inits[n.output[0]] = inits[n.input[0]]
-    outputs = {o.name for o in g.output}
-    frontier, convs = ["hints"], []
-    while frontier:
-        name = frontier.pop()
-        if name in outputs:
-            return None
-        for n in consumers.get(name, []):
-            zero_pad = n.op_type == "Pad" and (len(n.input) < 3 or not n.input[2])
-            if n.input[0] == name and (n.op_type == "Cast" or zero_pad):
-                frontier.append(n.output[0])
-            elif n.op_type == "Conv" and n.input[0] == name and n.input[1] in inits:
-                convs.append(n)
-            else:
-                return None
-    for conv in convs:
-        out = conv.output[0]
-        if out in outputs or any(c.op_type != "Add" for c in consumers.get(out, [])):
-            return None
-        channels = inits[conv.input[1]].dims[0]
-        if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
-            return None
-        bias = (numpy_helper.to_array(inits[conv.input[2]]) if len(conv.input) > 2 and conv.input[2]
-                else np.zeros(channels, np.float32))
-        g.node.remove(conv)
-        g.initializer.append(numpy_helper.from_array(bias.astype(np.float32).reshape(1, channels, 1, 1), out))
-    drop_unused(g)
-    return model
-
-
-def channels_last(model, names):
-    """The graph with its outputs `names` given in channels-last order, (B, h, w, Q) instead of
-    (B, Q, h, w): a Transpose at the end, which ONNX Runtime folds into the layout change it
-    makes there anyway (its convolutions run in blocked channels), so it costs nothing, and a
-    block's scores then lie side by side, as min-risk decoding reads them (a row per block).
-    The backend gives them back as (B, Q, h, w) tensors in channels-last memory. The model is
-    changed in place; returns it."""
-    from onnx import helper
-    g = model.graph
-    for out in [o for o in g.output if o.name in names]:
-        inner = out.name + "_nchw"
-        for n in g.node:
-            for i, x in enumerate(n.output):
-                if x == out.name:
-                    n.output[i] = inner
-        g.node.append(helper.make_node("Transpose", [inner], [out.name], perm=[0, 2, 3, 1]))
-        tt = out.type.tensor_type
-        if len(tt.shape.dim) == 4:
-            dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in tt.shape.dim]
-            out.CopyFrom(helper.make_tensor_value_info(out.name, tt.elem_type, [dims[i] for i in (0, 2, 3, 1)]))
-    return model
-
-
 class OrtBackend(Backend):
     """An exported network in an ONNX Runtime session, on the CPU. Safe to call from
     several threads at once (ONNX Runtime's sessions are).
@@ -144,8 +64,10 @@ class OrtBackend(Backend):
     the graph (its optimiser then drops the layers that only fed them: for min-risk the
     full-resolution class head and the a,b head, about a tenth of the network's time;
     benchmarks/inference.py). A hint-aware network called without hints likewise runs a
-    graph without its hints input (without_hints). Needs the onnx package to edit the
-    graph; without it, the whole graph runs (fed an all-zero hint image)."""
+    graph without its hints input (without_hints), and every graph it makes is laid out
+    for ONNX Runtime's blocked CPU kernels (blocked_layout). These edits are in
+    colorizer.backends.ort_graph. Needs the onnx package to edit the graph; without it,
+    the whole graph runs as exported (fed an all-zero hint image)."""
 
     name = "onnxruntime"
 
@@ -173,30 +95,29 @@ class OrtBackend(Backend):
 
     def _session(self, key):
         """(session, its input names, its channels-last outputs) for a key of _sessions, made
-        on first use: the whole graph's, or one cut down to the key's outputs (and without
-        hints; its block scores channels-last) where the graph can be edited here (else the
-        whole graph's)."""
+        on first use: the graph cut down to the key's outputs (and without hints; its block
+        scores channels-last; in the blocked layout) where the graph can be edited here, else
+        the whole graph as exported."""
         found = self._sessions.get(key)
         if found is not None:
             return found
         ort = require_onnxruntime()
         options = session_options(self.threads, self.spinning)
-        rows = frozenset()
-        if key == self._whole:
-            source = self.path
-        else:
-            model = self._edited(*key)
-            if model is None:  # the whole graph, fed zeros for no hints
-                return self._session(self._whole)
+        rows, model = frozenset(), self._edited(*key)
+        if model is not None:
             rows = frozenset(key[0]) & set(BLOCK_SCORES)
-            source = channels_last(model, rows).SerializeToString()
+            source = blocked_layout(channels_last(model, rows)).SerializeToString()
+        elif key == self._whole:
+            source = self.path
+        else:  # the whole graph, fed zeros for no hints
+            return self._session(self._whole)
         made = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         with self._lock:  # two threads may both have made it: one is kept
             return self._sessions.setdefault(key, (made, tuple(i.name for i in made.get_inputs()), rows))
 
     def _edited(self, names, hinted):
         """The graph of just `names`, without the hints input unless `hinted` (onnx.ModelProto),
-        or None when it cannot be made here (no onnx package, no file, or nothing to cut)."""
+        or None when it cannot be made here (no onnx package, or no file)."""
         try:
             import onnx
         except ImportError:
@@ -204,11 +125,9 @@ class OrtBackend(Backend):
         if not self.path:
             return None
         model = onnx.load(self.path)
-        hints_taken_out = self.takes_hints and not hinted and without_hints(model) is not None
-        whole = names == frozenset(self.outputs)
-        if whole and not hints_taken_out:
-            return None
-        return model if whole else subgraph(model, [n for n in self.outputs if n in names])
+        if self.takes_hints and not hinted:
+            without_hints(model)
+        return model if names == frozenset(self.outputs) else subgraph(model, [n for n in self.outputs if n in names])
 
     def session_for(self, names, hinted=None):
         """The session that computes just `names`, for calls with hints (`hinted`; default:

@@ -1,0 +1,111 @@
+"""The network in ONNX Runtime with and without colorizer.backends.ort_graph.blocked_layout:
+how much faster, and how many copies between layouts it spares, on this machine.
+
+ONNX Runtime runs the CPU graph's convolutions in a blocked layout (NCHWc) and copies a
+tensor out of it and back wherever a node cannot take it blocked. blocked_layout rewrites
+those nodes (see its module). This script builds the session the backend runs for the
+default's colours without hints (min-risk's block scores: the fast head's where the
+network has one), once as the backend makes it and once without blocked_layout, and prints:
+
+  1. the largest difference between the two sessions' scores (a random L* image);
+  2. the layout copies (ReorderInput/ReorderOutput nodes) in each optimised graph;
+  3. the median ms of each session at 256x256, batch 1 (--size), measured alternately in
+     rounds in the same process (this machine is noisy: compare within a run only).
+
+    python benchmarks/ort_layout.py                 # the bundled default, 2 threads
+    python benchmarks/ort_layout.py --model model.onnx --threads 1
+
+Nothing is asserted: it prints a Markdown table (and --json)."""
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from colorizer.backends.onnxruntime import require_onnxruntime, session_options
+from colorizer.backends.ort_graph import blocked_layout, channels_last, nchwc_block, subgraph, without_hints
+from colorizer.bins import BLOCK_SCORES
+from colorizer.colorizer import Colorizer
+from colorizer.pipeline import offered
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="bundled model name or exported .onnx file (default: the bundled default)")
+    p.add_argument("--size", type=int, default=256, help="input side, a multiple of 32 (default 256)")
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime's intra-op threads (default 2)")
+    p.add_argument("--rounds", type=int, default=8, help="alternating rounds (default 8)")
+    p.add_argument("--calls", type=int, default=20, help="timed calls per session and round (default 20)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    return p.parse_args(argv)
+
+
+def graphs(colorizer):
+    """(outputs, {"as exported": model, "blocked layout": model}): the graph the backend runs
+    for the default decoder without hints, with and without blocked_layout."""
+    import onnx
+    backend = colorizer.backend
+    names = colorizer.decoder(colorizer.options()).reads(offered(backend, None))
+    model = onnx.load(backend.path)
+    if backend.takes_hints:
+        without_hints(model)
+    model = channels_last(subgraph(model, list(names)), set(names) & set(BLOCK_SCORES))
+    edited = onnx.ModelProto()
+    edited.CopyFrom(model)
+    return names, {"as exported": model, "blocked layout": blocked_layout(edited)}
+
+
+def session(model, threads, optimized):
+    ort = require_onnxruntime()
+    so = session_options(threads)
+    so.optimized_model_filepath = optimized
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    import onnx
+    colorizer = Colorizer.load(a.model, backend="onnxruntime")
+    names, models = graphs(colorizer)
+    L = (np.random.default_rng(0).random((1, 1, a.size, a.size)) * 100).astype(np.float32)
+    sessions, copies, outs = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, model in models.items():
+            path = os.path.join(tmp, "optimized.onnx")
+            sessions[key] = session(model, a.threads, path)
+            ops = collections.Counter(n.op_type for n in onnx.load(path).graph.node)
+            copies[key] = ops["ReorderInput"] + ops["ReorderOutput"]
+            outs[key] = sessions[key].run(list(names), {"L": L})[0]
+    diff = float(np.abs(outs["as exported"] - outs["blocked layout"]).max())
+    times = collections.defaultdict(list)
+    for r in range(a.rounds):
+        for key, s in sessions.items():
+            laps = []
+            for _ in range(a.calls + 1):
+                t0 = time.perf_counter()
+                s.run(list(names), {"L": L})
+                laps.append(time.perf_counter() - t0)
+            times[key].append(float(np.median(laps[1:])) * 1000)
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in times.items()), file=sys.stderr, flush=True)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    print(f"\nONNX Runtime {require_onnxruntime().__version__}, {a.threads} threads, torch CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()} (channel block {nchwc_block()}); output {', '.join(names)} "
+          f"at {a.size}x{a.size}, batch 1; largest difference between the two: {diff:.2e}\n")
+    print("| graph | layout copies | median ms (rounds) |")
+    print("|---|---|---|")
+    for k in models:
+        print(f"| {k} | {copies[k]} | **{med[k]:.2f}** ({' '.join(f'{t:.1f}' for t in times[k])}) |")
+    print(f"\nblocked layout / as exported: {med['as exported'] / med['blocked layout']:.3f}x faster")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"outputs": list(names), "max_difference": diff, "copies": copies, "ms": times, "median_ms": med,
+                       "threads": a.threads, "size": a.size, "block": nchwc_block()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
