@@ -30,9 +30,10 @@ from PIL import Image
 
 from colorizer.colorizer import Colorizer
 from colorizer.decoding.min_risk import MinRisk, bfloat16_is_fast
+from colorizer.evaluation import PHOTO_EXTS
 from colorizer.files import find_images
 from colorizer.metrics import ciede2000
-from onnx_parity import EXTS, rgb
+from onnx_parity import rgb
 
 
 def parse_args(argv=None):
@@ -111,7 +112,7 @@ def main(argv=None):
     report["decode_ms_256"] = decode_ms(decoder, a.calls)
     sets = [("val", a.val, a.limit)] + ([("full size", a.full, a.full_limit)] if a.full else [])
     for label, folder, limit in sets:
-        paths = find_images(folder, EXTS)
+        paths = find_images(folder, PHOTO_EXTS)
         paths = paths[:limit] if limit else paths
         print(f"{label}: {len(paths)} photos from {folder}", file=sys.stderr)
         report["sets"][label] = {"folder": folder, **summary(compare(colorizer, decoder, paths))}

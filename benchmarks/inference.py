@@ -11,7 +11,8 @@ photo, for its peak memory):
      and last; with the ratios against ECCV16 measured in the same run;
   2. the default end to end at 256x256, batch 1, a JPEG file's bytes in and out, split into
      its stages (read, working size, network, decode, upsample/merge, write) for each
-     backend, against ECCV16's network: where the time goes;
+     backend, against ECCV16's network: where the time goes (for a default with a fast head,
+     also without it: min-risk's fast_head off, the full head's colours);
   3. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
      24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded, for the
      default model on each backend and for `unet`.
@@ -310,11 +311,18 @@ def stage_table(a, cols, eccv):
     for key, col in cols:
         if key != "default" or getattr(col.backend, "spinning", False):
             continue
-        r = stages(a, col, jpeg)
-        r.update(model=key, backend=backend_label(col))
-        out["rows"].append(r)
-        print(f"  stages, {key} on {r['backend']}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r["stages"].items())
-              + f"; total {r['total_s'] * 1000:.1f} ms ({r['cpu_s'] * 1000:.1f} ms CPU)", file=sys.stderr, flush=True)
+        decoder = col.decoder(ColorizeOptions())
+        heads = [True, False] if B.FAST_LOGITS in col.backend.outputs and hasattr(decoder, "fast_head") else [None]
+        for fast in heads:  # a model with a fast head: also without it (min-risk's fast_head off: the full head's colours)
+            if fast is not None:
+                decoder.fast_head = fast
+            r = stages(a, col, jpeg)
+            r.update(model=key, backend=backend_label(col) + (", full head" if fast is False else ""))
+            out["rows"].append(r)
+            print(f"  stages, {key} on {r['backend']}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r["stages"].items())
+                  + f"; total {r['total_s'] * 1000:.1f} ms ({r['cpu_s'] * 1000:.1f} ms CPU)", file=sys.stderr, flush=True)
+        if heads[0] is not None:
+            decoder.fast_head = True
     out["eccv16_s"].append(eccv_s())
     print(f"  ECCV16 network forward: {out['eccv16_s'][0] * 1000:.1f} ms first, {out['eccv16_s'][1] * 1000:.1f} ms last",
           file=sys.stderr, flush=True)

@@ -28,12 +28,11 @@ from colorizer import decoding
 from colorizer.backends import load_backend
 from colorizer.backends.onnxruntime import OrtBackend
 from colorizer.colorizer import Colorizer
+from colorizer.evaluation import PHOTO_EXTS
 from colorizer.files import find_images
 from colorizer.image_io import read_lightness
 from colorizer.metrics import ciede2000
 from colorizer.pipeline import to_working_size
-
-EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
 
 def parse_args(argv=None):
@@ -131,7 +130,7 @@ def main(argv=None):
     report = {"model": reference.name, "threads": torch.get_num_threads(), "sets": {}}
     tmp = tempfile.TemporaryDirectory(prefix="colorizer-int8-")
     if a.int8:
-        pool = find_images(a.int8, EXTS)
+        pool = find_images(a.int8, PHOTO_EXTS)
         rng = np.random.default_rng(0)
         calibration = [pool[i] for i in rng.choice(len(pool), min(a.calibration, len(pool)), replace=False)]
         int8_path = os.path.join(tmp.name, "int8.onnx")
@@ -147,7 +146,7 @@ def main(argv=None):
     if a.full and not a.no_full:
         sets.append(("full size", a.full, a.full_limit))
     for label, folder, limit in sets:
-        paths = find_images(folder, EXTS)
+        paths = find_images(folder, PHOTO_EXTS)
         paths = paths[:limit] if limit else paths
         print(f"{label}: {len(paths)} photos from {folder}", file=sys.stderr)
         rows = compare(paths, reference, others)

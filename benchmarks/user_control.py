@@ -31,16 +31,14 @@ from tqdm import tqdm
 from colorizer import Colorizer
 from colorizer.bins import default_bins
 from colorizer.decoding.reference import ab_histogram, histogram_distance
-from colorizer.evaluation import gray_photo
+from colorizer.evaluation import PHOTO_EXTS, gray_photo
 from colorizer.files import find_images
 from colorizer.grids import image_grid
-
-EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
 
 def photos(root, max_side, limit=0):
     """(name, RGB PIL image at most max_side on its longer side) of the photos below root."""
-    for p in find_images(root, EXTS)[:limit or None]:
+    for p in find_images(root, PHOTO_EXTS)[:limit or None]:
         with Image.open(p) as im:
             im = im.convert("RGB")
             im.thumbnail((max_side, max_side), Image.BICUBIC)

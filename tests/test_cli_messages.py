@@ -144,6 +144,31 @@ def test_ctrl_c_says_how_many_are_done_and_the_command_that_resumes(tmp_path, ti
     assert len([f for f in os.listdir(out) if not f.startswith(".")]) == n
 
 
+def test_an_interrupt_between_a_written_file_and_its_count_still_counts_the_file(tmp_path, tiny_model_path, monkeypatch,
+                                                                                 capsys):
+    """The interrupted message counts the outputs on disk: a signal that lands after a file's
+    rename but before the batch counted it still says the file is there (with --overwrite, an
+    output of an earlier run is not counted; with --skip-existing it is, as the resume skips it)."""
+    from colorizer import batch
+    from colorizer.cli import main
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    out.mkdir()
+    for i in range(3):
+        gradient_image(32, 32, "L", seed=i).save(d / f"p{i}.png")
+    old = out / "p2.png"
+    Image.new("RGB", (32, 32)).save(old)
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # from an earlier run
+
+    def run_jobs(colorizer, jobs, options, **kw):
+        Image.new("RGB", (32, 32)).save(jobs[0].output)  # written, then the signal before it was counted
+        raise KeyboardInterrupt
+    monkeypatch.setattr(batch, "run_jobs", run_jobs)
+    for flag, counted in (("--overwrite", 1), ("--skip-existing", 2)):
+        assert main(["colorize", str(d), "-o", str(out), "--model", tiny_model_path, flag, "-q"]) == 130
+        assert f"interrupted: {counted} of 3 outputs are in" in capsys.readouterr().err
+
+
 def test_serve_on_a_busy_port_is_one_line_and_exit_status_2(tiny_model_path):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

@@ -194,7 +194,7 @@ def run(a):
                 frame_progress=lambda total, desc: tqdm(total=total, desc=desc, unit="frame", leave=False,
                                                         disable=a.quiet, file=sys.stderr, dynamic_ncols=True))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
-        done = counts["done"] + counts["skipped"]
+        done = max(counts["done"] + counts["skipped"], sum(_in_place(job, started, existing) for job in jobs))
         print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"
               f"  {resume_command(getattr(a, 'argv', None))}", file=sys.stderr)
         return 130
@@ -204,6 +204,17 @@ def run(a):
     if not a.quiet:
         print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _in_place(job, started, existing):
+    """Whether the job's output is in the folder for good: written by this run (counted from
+    the disk: the signal may come between a file's rename and its event) or kept by
+    --skip-existing."""
+    try:
+        written = os.path.getmtime(job.output)
+    except OSError:
+        return False
+    return existing == "skip" or written >= started - 1  # (- 1: file systems that keep whole seconds)
 
 
 def run_on_ray(a, jobs, options, existing, on_event):
