@@ -82,15 +82,46 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path, tiny_model_pat
                                      "(a part of its path is a file)"]
 
 
-def test_an_output_named_like_a_file_is_refused_not_made_a_folder(tmp_path, tiny_model_path):
-    """-o colored.png (a newcomer's guess) would make a folder of that name: refused in one
-    line that says what -o takes; a folder that exists under such a name is used."""
+def test_an_output_named_like_a_file_is_that_file_for_one_input(tmp_path, tiny_model_path):
+    """-o colored.jpg (a newcomer's guess) for one input file writes that file, in the format
+    its extension says (a folder on the way is made); for several inputs or a folder, an
+    extension colorizer does not write, or a --format that disagrees, one line says why
+    and nothing is written; the input itself is never the output; a folder that exists
+    under such a name is used as a folder."""
     gradient_image(40, 30, "L").save(tmp_path / "a.png")
-    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "colored.png"), "--model", tiny_model_path)
-    assert r.returncode == 2 and not (tmp_path / "colored.png").exists()
-    assert r.stderr.splitlines() == [f"colorizer: error: -o names the folder for the results (they keep their names), "
-                                     f"and {tmp_path / 'colored.png'} looks like a file name: pass a folder, e.g. -o "
-                                     f"{tmp_path / 'colored'}/"]
+    gradient_image(40, 30, "L", seed=1).save(tmp_path / "b.png")
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "colored.jpg"), "--model", tiny_model_path, "-q")
+    assert r.returncode == 0, r.stderr
+    with Image.open(tmp_path / "colored.jpg") as im:
+        assert im.format == "JPEG" and im.size == (40, 30) and im.mode == "RGB"
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "new" / "c.TIFF"), "--model", tiny_model_path, "-q")
+    assert r.returncode == 0, r.stderr
+    with Image.open(tmp_path / "new" / "c.TIFF") as im:
+        assert im.format == "TIFF"
+    assert os.listdir(tmp_path / "new") == ["c.TIFF"]
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "colored.jpg"), "--model", tiny_model_path)
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        f"colorizer: error: {tmp_path / 'colored.jpg'} already exists: add --overwrite to replace it"]
+    before = sorted(os.listdir(tmp_path))
+    one = "names one file, for one input file;"
+    for args, message in [
+        ((str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "two.png")),
+         f"-o {tmp_path / 'two.png'} {one} for 2 inputs pass a folder, e.g. -o {tmp_path / 'two'}/"),
+        ((str(tmp_path), "-o", str(tmp_path / "all.png")),
+         f"-o {tmp_path / 'all.png'} {one} for a folder pass a folder, e.g. -o {tmp_path / 'all'}/"),
+        ((str(tmp_path / "a.png"), "-o", str(tmp_path / "c.gif")),
+         f"-o {tmp_path / 'c.gif'}: a photo is written as .png, .jpg, .jpeg, .webp, .tif, .tiff"),
+        ((str(tmp_path / "a.png"), "-o", str(tmp_path / "c.png"), "--format", "jpg"),
+         f"--format jpg and -o {tmp_path / 'c.png'} disagree: drop one"),
+        ((str(tmp_path / "a.png"), "-o", str(tmp_path / "c.mp4")),
+         f"-o {tmp_path / 'c.mp4'}: a photo is written as .png, .jpg, .jpeg, .webp, .tif, .tiff"),
+    ]:
+        r = run_cli("colorize", *args, "--model", tiny_model_path)
+        assert r.returncode == 2 and r.stderr.splitlines() == [f"colorizer: error: {message}"], r.stderr
+    assert sorted(os.listdir(tmp_path)) == before
+    original = (tmp_path / "a.png").read_bytes()
+    r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.png"), "--overwrite", "--model", tiny_model_path)
+    assert r.returncode == 1 and (tmp_path / "a.png").read_bytes() == original
     (tmp_path / "v1.png").mkdir()
     r = run_cli("colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "v1.png"), "--model", tiny_model_path, "-q")
     assert r.returncode == 0, r.stderr

@@ -328,6 +328,14 @@ def test_cli_colorizes_a_video_and_checks_its_options(film, tiny_model_path, tmp
     assert vc.probe(out / "film.mkv")["times"] == in_ms
     assert main(["colorize", film, "-o", str(out), "--video-format", "mkv"]) == 2  # exists: refused before any work
     assert "1 of 1 outputs already exist" in capsys.readouterr().err
+    # -o naming the one output: its container from the extension; a photo's extension refused
+    named = tmp_path / "named" / "steady colour.mov"
+    rc = main(["colorize", film, "-o", str(named), "--model", tiny_model_path, "--size", str(SIZE), "--smoothing", "0", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    assert os.listdir(named.parent) == ["steady colour.mov"] and len(vc.probe(named)["times"]) == len(vc.probe(film)["times"])
+    assert main(["colorize", film, "-o", str(tmp_path / "film.png")]) == 2
+    assert capsys.readouterr().err.strip() == (f"colorizer: error: -o {tmp_path / 'film.png'}: a video is written as "
+                                               ".mp4, .mkv, .mov, .webm")
 
 
 def test_hints_apply_to_every_frame(tmp_path):

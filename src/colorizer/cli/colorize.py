@@ -8,14 +8,17 @@ from .common import BACKEND_HELP, error, option_help, parse_options
 def add_parser(sub):
     p = sub.add_parser("colorize", help="colorize photos and videos (files and folders)",
                        description="Colorize grayscale photos and black-and-white videos. Each output keeps the input's "
-                                   "resolution and has the input's stem, and the input's EXIF (date, camera, description), "
+                                   "resolution and has the input's stem (or the name -o gives one input), and the input's EXIF "
+                                   "(date, camera, description), "
                                    "ICC profile and DPI; a video (OUT/STEM.mp4 by default) keeps every frame with its "
                                    "timestamp, its sound, rotation and metadata. "
                                    "Inputs are never modified; outputs are written atomically. Exit status: 0 all done, "
                                    "1 some failed, 2 nothing done (a usage error, an unusable output folder, or outputs "
                                    "that exist without --skip-existing or --overwrite), 130 interrupted.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image and video files or folders (searched recursively)")
-    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the results (created if missing)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="folder for the results (created if missing); for one input file, also a file name (-o colored.jpg: "
+                        "the format from its extension)")
     p.add_argument("--model", default=None,
                    help="bundled model name, .safetensors path, or .onnx file (from colorizer export) "
                         "(default: the bundled default)")
@@ -40,14 +43,14 @@ def add_parser(sub):
     p.add_argument("--confidence", action="store_true",
                    help="also write STEM_confidence.png: 8-bit gray at the output's size, white where the model is "
                         "sure of the colour, black where it expects an error of 20 CIEDE2000 or more")
-    p.add_argument("--format", choices=["png", "jpg", "webp", "tif"], default="png",
-                   help="output format (default png; png, webp and tif keep transparency)")
+    p.add_argument("--format", choices=["png", "jpg", "webp", "tif"], default=None,
+                   help="output format (default png, or the extension of -o FILE; png, webp and tif keep transparency)")
     p.add_argument("--quality", type=int, default=95, help="JPEG and WebP quality, 1 to 100 (default 95)")
     p.add_argument("--depth", type=int, choices=[8, 16], default=8,
                    help="bits per channel of png and tif outputs (default 8); 16 keeps a 16-bit scan's precision")
     v = p.add_argument_group("videos", "(need the video extra: pip install 'photo-colorizer[video]')")
-    v.add_argument("--video-format", choices=["mp4", "mkv", "mov", "webm"], default="mp4",
-                   help="container of video outputs, and their extension (default mp4)")
+    v.add_argument("--video-format", choices=["mp4", "mkv", "mov", "webm"], default=None,
+                   help="container of video outputs, and their extension (default mp4, or the extension of -o FILE)")
     v.add_argument("--video-codec", choices=["h264", "hevc", "vp9", "av1", "ffv1"], default=None,
                    help="video codec (default h264; vp9 for webm); the sound is copied as it is where the container "
                         "can hold it")
@@ -89,6 +92,12 @@ def run(a):
     from ..video import DEFAULT_SMOOTHING, VideoOptions
 
     started = time.time()
+    try:
+        named = named_output(a)
+    except ValueError as e:
+        return error(e)
+    a.format, a.video_format = named or (a.format or "png", a.video_format or "mp4")
+    out_dir = (os.path.dirname(a.out) or ".") if named else a.out  # the folder the outputs go to
     if not (a.max_megapixels > 0 and math.isfinite(a.max_megapixels)):
         return error(f"--max-megapixels must be a number above 0, not {a.max_megapixels:g}")
     if not 1 <= a.quality <= 100:
@@ -125,10 +134,7 @@ def run(a):
             options = options.replace(reference=reference_image(a.reference, options.max_pixels))
         except ImageError as e:
             return error(e)
-    if os.path.splitext(a.out)[1].lower() in batch.IMAGE_EXTS | batch.VIDEO_EXTS and not os.path.isdir(a.out):
-        return error(f"-o names the folder for the results (they keep their names), and {display(a.out)} looks like a "
-                     f"file name: pass a folder, e.g. -o {display(os.path.splitext(a.out)[0] or 'out')}/")
-    items, missing = batch.collect(a.inputs, exclude=a.out)
+    items, missing = batch.collect(a.inputs, exclude=out_dir)
     for path, why in missing:
         print(f"{display(path)}: {why}", file=sys.stderr)
     if not items:
@@ -151,28 +157,30 @@ def run(a):
         except ValueError as e:
             return error(f"model {colorizer.name}: {e}: drop --reference/--variants/--confidence or use a colour-class "
                          "model and decoding")
-    jobs = batch.plan(items, a.out, a.format, a.video_format)
+    jobs = [batch.Job(items[0][0], a.out, items[0][1])] if named else batch.plan(items, out_dir, a.format, a.video_format)
     clash = batch.extra_collisions(jobs, options)
     if clash:
         job, path = clash[0]
         return error(f"{display(job.source)}'s extra output {display(path)} would replace another file of the batch: "
                      "colorize them into separate folders")
     try:
-        removed = batch.prepare_output_folder(a.out, jobs, started, options)
+        removed = batch.prepare_output_folder(out_dir, jobs, started, options)
     except batch.OutputFolderError as e:
         return error(e)
     existing = "skip" if a.skip_existing else "overwrite" if a.overwrite else "fail"
     exist = batch.existing_outputs(jobs, options)
+    if exist and existing == "fail" and named:
+        return error(f"{display(a.out)} already exists: add --overwrite to replace it")
     if exist and existing == "fail":  # said once, before any work: nothing is overwritten without a flag
-        shown = ", ".join(display(os.path.relpath(j.output, a.out)) for j in exist[:3]) + (", ..." if len(exist) > 3 else "")
-        return error(f"{len(exist)} of {len(jobs)} outputs already exist in {display(a.out)} ({shown}): add --skip-existing "
+        shown = ", ".join(display(os.path.relpath(j.output, out_dir)) for j in exist[:3]) + (", ..." if len(exist) > 3 else "")
+        return error(f"{len(exist)} of {len(jobs)} outputs already exist in {display(out_dir)} ({shown}): add --skip-existing "
                      "to colorize only the others, or --overwrite to replace them")
     for first, *others in batch.shared_stems(jobs):  # said before the batch, as "INPUT: note: ..." lines
         for job in others:
             print(f"{display(job.source)}: note: shares its name with {display(first.source)}: written as "
                   f"{display(job.output)}", file=sys.stderr)
     if removed:
-        print(f"colorizer: removed {len(removed)} unfinished temporary file(s) left in {display(a.out)} "
+        print(f"colorizer: removed {len(removed)} unfinished temporary file(s) left in {display(out_dir)} "
               "by an interrupted run", file=sys.stderr)
 
     counts = {"done": 0, "skipped": 0}
@@ -195,7 +203,7 @@ def run(a):
                                                         disable=a.quiet, file=sys.stderr, dynamic_ncols=True))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: every output written is complete, none is partial
         done = max(counts["done"] + counts["skipped"], sum(_in_place(job, started, existing) for job in jobs))
-        print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(a.out)}; to resume, run:\n"
+        print(f"\ninterrupted: {done} of {len(jobs)} outputs are in {display(out_dir)}; to resume, run:\n"
               f"  {resume_command(getattr(a, 'argv', None))}", file=sys.stderr)
         return 130
     if summary is None:  # Ray could not start: said in one line
@@ -204,6 +212,35 @@ def run(a):
     if not a.quiet:
         print(f"{summary.done} colorized, {summary.skipped} skipped, {failed} failed -> {display(a.out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def named_output(a):
+    """For -o FILE (an image or video file name, not a folder that exists): (format, video
+    format) from its extension, for one input file; ValueError saying why not (several
+    inputs or a folder, an extension colorizer does not write, a --format that disagrees).
+    None when -o is a folder."""
+    from .. import batch
+    from ..files import display
+    from ..video import CONTAINERS
+    ext = os.path.splitext(a.out)[1].lower()
+    if ext not in batch.IMAGE_EXTS | batch.VIDEO_EXTS or os.path.isdir(a.out):
+        return None
+    folder = display(os.path.splitext(a.out)[0] or "out") + "/"
+    if len(a.inputs) != 1 or os.path.isdir(a.inputs[0]):
+        what = "a folder" if len(a.inputs) == 1 else f"{len(a.inputs)} inputs"
+        raise ValueError(f"-o {display(a.out)} names one file, for one input file; for {what} pass a folder, e.g. -o {folder}")
+    if batch.is_video_path(a.inputs[0]):
+        if ext[1:] not in CONTAINERS:
+            raise ValueError(f"-o {display(a.out)}: a video is written as {', '.join('.' + c for c in CONTAINERS)}")
+        if a.video_format not in (None, ext[1:]):
+            raise ValueError(f"--video-format {a.video_format} and -o {display(a.out)} disagree: drop one")
+        return a.format or "png", ext[1:]
+    fmt = batch.FORMAT_OF.get(ext)
+    if fmt is None:
+        raise ValueError(f"-o {display(a.out)}: a photo is written as {', '.join(batch.FORMAT_OF)}")
+    if a.format not in (None, fmt):
+        raise ValueError(f"--format {a.format} and -o {display(a.out)} disagree: drop one")
+    return fmt, a.video_format or "mp4"
 
 
 def _in_place(job, started, existing):
