@@ -11,7 +11,8 @@ writes them) and never touches its inputs.
         the metadata of the last one
     python scripts/model_parts.py hint-keys runs/mean.safetensors unet runs/combined.safetensors
         the first file's colour network with the second's hint parts: a hint-aware model
-        whose outputs without hints are the first file's
+        whose outputs without hints are the first file's (its fast head too, where it has
+        one; the second file's fast head, if any, is not taken)
 
 Model arguments are files or bundled names (`unet`, `default`). Then
 `python scripts/ship_model.py runs/combined.safetensors unet --trained-on "..."` bundles one.
@@ -57,7 +58,8 @@ def with_hint_keys(colour, keys, out):
     karch, kconfig, _, kstate, _ = read(keys)
     if not kconfig.get("hints"):
         raise ValueError(f"{keys}: not a hint-aware model (it has no hint parts)")
-    if karch != arch or {**kconfig, "hints": False} != {**config, "hints": False}:
+    network = {"hints": False, "fast_head": False}  # the parts that may differ: the hint parts and a fast head
+    if karch != arch or {**kconfig, **network} != {**config, **network}:
         raise ValueError(f"{keys}: not the same architecture as {colour}")
     state = {k: v.float() for k, v in state.items() if not is_hint_parameter(k)}
     state.update({k: v.float() for k, v in kstate.items() if is_hint_parameter(k)})

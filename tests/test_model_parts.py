@@ -72,3 +72,15 @@ def test_hint_keys_takes_the_colours_of_one_and_the_hints_of_the_other(tmp_path)
     hint = [{"x": 10, "y": 10, "color": "#00ff00"}]
     assert not np.array_equal(colours(tmp_path / "both.safetensors", hint), colours(colour, hint))
     assert run("hint-keys", colour, tmp_path / "plain.safetensors", tmp_path / "bad.safetensors") == 1
+    # a fast head is the colour file's: kept from it, never taken from the keys' file
+    fast = make_tiny_model_file(tmp_path / "fast.safetensors", seed=3, hints=True, fast_head=True)
+    assert run("hint-keys", fast, keys, tmp_path / "fast_keys.safetensors") == 0
+    _, config, _, state, _ = read_model_file(str(tmp_path / "fast_keys.safetensors"))
+    sf = read_model_file(fast)[3]
+    assert config["fast_head"] is True and config["hints"] is True
+    assert {k for k in state if k.startswith("fast_head.")} == {k for k in sf if k.startswith("fast_head.")} != set()
+    for k, v in state.items():
+        torch.testing.assert_close(v.float(), (sk if is_hint_parameter(k) else sf)[k].float())
+    assert run("hint-keys", colour, fast, tmp_path / "no_fast.safetensors") == 0
+    _, config, _, state, _ = read_model_file(str(tmp_path / "no_fast.safetensors"))
+    assert not config.get("fast_head") and not any(k.startswith("fast_head.") for k in state)
