@@ -101,14 +101,14 @@ def channels_last(model, names):
 #
 # ONNX Runtime runs a CPU graph's convolutions in a blocked layout (NCHWc: channels in blocks of
 # 16 with AVX-512, 8 with AVX2) and converts a tensor back to plain NCHW (a copy) wherever a node
-# cannot take it blocked. Three kinds of node did that in the exported U-Net, each copied
-# there and back at every call:
+# cannot take it blocked. Two kinds of node did that in the exported U-Net, copying there and
+# back at every call:
 #   - a concatenation of channels whose inputs are not whole blocks (the 24- and 40-channel
-#     skips of EfficientNet-Lite0's stride-4 and stride-8 stages),
-#   - an addition of a per-channel constant (a hint convolution's bias, without_hints), and
-#   - the input's scaling to the encoder's range and its copy into three channels.
-# blocked_layout rewrites them into what the blocked kernels take (aligned_channels,
-# bias_as_convolution, folded_input_scaling).
+#     skips of EfficientNet-Lite0's stride-4 and stride-8 stages), and
+#   - an addition of a per-channel constant (a hint convolution's bias, without_hints);
+# and before the first convolution the input went through four full-size elementwise passes
+# (its scaling to the encoder's range, its copy into three channels). blocked_layout
+# rewrites them (aligned_channels, bias_as_convolution, folded_input_scaling).
 
 KEEPS_ZERO = ("Relu", "Resize", "Upsample")  # a channel of zeros stays zeros through these (and Clip around 0)
 _AFFINE = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}
@@ -370,6 +370,6 @@ def blocked_layout(model, block=None):
     """The graph laid out for ONNX Runtime's blocked CPU kernels (block: the channel block,
     default nchwc_block()): folded_input_scaling, bias_as_convolution, aligned_channels. The
     same outputs to float rounding (1e-5 in the scores); the network for min-risk's scores
-    about N% faster at 256x256 (benchmarks/inference.py). In place; returns it."""
+    4% to 5% faster at 256x256 with AVX-512 (benchmarks/ort_layout.py). In place; returns it."""
     block = block or nchwc_block()
     return aligned_channels(bias_as_convolution(folded_input_scaling(model), block), block)
