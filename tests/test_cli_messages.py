@@ -115,6 +115,8 @@ def test_an_output_named_like_a_file_is_that_file_for_one_input(tmp_path, tiny_m
          f"--format jpg and -o {tmp_path / 'c.png'} disagree: drop one"),
         ((str(tmp_path / "a.png"), "-o", str(tmp_path / "c.mp4")),
          f"-o {tmp_path / 'c.mp4'}: a photo is written as .png, .jpg, .jpeg, .webp, .tif, .tiff"),
+        ((str(tmp_path / "a.png"), "-o", ""),
+         "-o needs a folder for the results (or, for one input file, a file name), not an empty name"),
     ]:
         r = run_cli("colorize", *args, "--model", tiny_model_path)
         assert r.returncode == 2 and r.stderr.splitlines() == [f"colorizer: error: {message}"], r.stderr

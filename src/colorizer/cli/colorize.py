@@ -92,6 +92,8 @@ def run(a):
     from ..video import DEFAULT_SMOOTHING, VideoOptions
 
     started = time.time()
+    if not a.out.strip():
+        return error("-o needs a folder for the results (or, for one input file, a file name), not an empty name")
     try:
         named = named_output(a)
     except ValueError as e:
