@@ -12,7 +12,8 @@ photo, for its peak memory):
   2. the default end to end at 256x256, batch 1, a JPEG file's bytes in and out, split into
      its stages (read, working size, network, decode, upsample/merge, write) for each
      backend, against ECCV16's network: where the time goes (for a default with a fast head,
-     also without it: min-risk's fast_head off, the full head's colours);
+     also without it, the two alternating call by call: min-risk's fast_head off, the full
+     head's colours);
   3. file -> file wall time and peak resident memory to colorize a 12-megapixel and a
      24-megapixel grayscale JPEG (generated here) to a JPEG, model already loaded, for the
      default model on each backend and for `unet`.
@@ -254,16 +255,20 @@ def ips(rows, model, what, b, backend=None):
 STAGES = ("read", "working size", "network", "decode", "upsample/merge", "write")
 
 
-def stages(a, col, jpeg):
-    """Median seconds of each stage of colorizing the JPEG bytes `jpeg` into JPEG bytes, and of
-    the whole (the sum of each call's stages), over repeated calls after a warm-up; and the
-    median CPU seconds of the whole (the process's, all threads: less sensitive than wall
-    time to other programs on the cores, and with one thread about the wall time of an idle
-    machine)."""
+def stages(a, variants, jpeg):
+    """variants: {label: (Colorizer, fast_head)} (fast_head: min-risk's setting for the calls,
+    None to leave it). For each, the median seconds of each stage of colorizing the JPEG bytes
+    `jpeg` into JPEG bytes, and of the whole (the sum of each call's stages), over repeated
+    calls after a warm-up, the variants' calls alternating (so that they meet the same load);
+    and the median CPU seconds of the whole (the process's, all threads: less sensitive than
+    wall time to other programs on the cores, and with one thread about the wall time of an
+    idle machine)."""
     options = ColorizeOptions()
-    decoder = col.decoder(options)
 
-    def once():
+    def once(col, fast):
+        decoder = col.decoder(options)
+        if fast is not None:
+            decoder.fast_head = fast
         c0 = time.process_time()
         t = [time.perf_counter()]
         L, alpha, notes, meta = read_image(jpeg)
@@ -281,13 +286,22 @@ def stages(a, col, jpeg):
         t.append(time.perf_counter())
         return [*np.diff(t), time.process_time() - c0]
 
-    once()
-    laps, start = [], time.perf_counter()
-    while len(laps) < max(a.calls, 5) or time.perf_counter() - start < a.min_time:
-        laps.append(once())
-    laps = np.array(laps)
-    return {"stages": dict(zip(STAGES, np.median(laps[:, :-1], axis=0).tolist())),
-            "total_s": float(np.median(laps[:, :-1].sum(axis=1))), "cpu_s": float(np.median(laps[:, -1])), "calls": len(laps)}
+    for v in variants.values():  # warm-up (and each variant's sessions made)
+        once(*v)
+    laps, start = {k: [] for k in variants}, time.perf_counter()
+    while min(map(len, laps.values())) < max(a.calls, 5) or time.perf_counter() - start < a.min_time * len(variants):
+        for k, v in variants.items():
+            laps[k].append(once(*v))
+    for col, fast in variants.values():
+        if fast is not None:
+            col.decoder(options).fast_head = True
+    out = {}
+    for k, rows in laps.items():
+        rows = np.array(rows)
+        out[k] = {"stages": dict(zip(STAGES, np.median(rows[:, :-1], axis=0).tolist())),
+                  "total_s": float(np.median(rows[:, :-1].sum(axis=1))), "cpu_s": float(np.median(rows[:, -1])),
+                  "calls": len(rows)}
+    return out
 
 
 def stage_table(a, cols, eccv):
@@ -311,18 +325,15 @@ def stage_table(a, cols, eccv):
     for key, col in cols:
         if key != "default" or getattr(col.backend, "spinning", False):
             continue
-        decoder = col.decoder(ColorizeOptions())
-        heads = [True, False] if B.FAST_LOGITS in col.backend.outputs and hasattr(decoder, "fast_head") else [None]
-        for fast in heads:  # a model with a fast head: also without it (min-risk's fast_head off: the full head's colours)
-            if fast is not None:
-                decoder.fast_head = fast
-            r = stages(a, col, jpeg)
-            r.update(model=key, backend=backend_label(col) + (", full head" if fast is False else ""))
+        variants = {backend_label(col): (col, None)}
+        if B.FAST_LOGITS in col.backend.outputs and hasattr(col.decoder(ColorizeOptions()), "fast_head"):
+            # a model with a fast head: also without it (min-risk's fast_head off: the full head's colours)
+            variants = {backend_label(col): (col, True), backend_label(col) + ", full head": (col, False)}
+        for label, r in stages(a, variants, jpeg).items():
+            r.update(model=key, backend=label)
             out["rows"].append(r)
-            print(f"  stages, {key} on {r['backend']}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r["stages"].items())
+            print(f"  stages, {key} on {label}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r["stages"].items())
                   + f"; total {r['total_s'] * 1000:.1f} ms ({r['cpu_s'] * 1000:.1f} ms CPU)", file=sys.stderr, flush=True)
-        if heads[0] is not None:
-            decoder.fast_head = True
     out["eccv16_s"].append(eccv_s())
     print(f"  ECCV16 network forward: {out['eccv16_s'][0] * 1000:.1f} ms first, {out['eccv16_s'][1] * 1000:.1f} ms last",
           file=sys.stderr, flush=True)
