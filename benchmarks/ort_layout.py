@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from colorizer.backends.onnxruntime import require_onnxruntime, session_options
-from colorizer.backends.ort_graph import blocked_layout, channels_last, nchwc_block, subgraph, without_hints
-from colorizer.bins import BLOCK_SCORES
+from colorizer.backends.ort_graph import nchwc_block
 from colorizer.colorizer import Colorizer
 from colorizer.pipeline import offered
 
@@ -50,17 +49,10 @@ def parse_args(argv=None):
 
 def graphs(colorizer):
     """(outputs, {"as exported": model, "blocked layout": model}): the graph the backend runs
-    for the default decoder without hints, with and without blocked_layout."""
-    import onnx
+    for the default decoder without hints, with and without blocked_layout (OrtBackend.graph)."""
     backend = colorizer.backend
     names = colorizer.decoder(colorizer.options()).reads(offered(backend, None))
-    model = onnx.load(backend.path)
-    if backend.takes_hints:
-        without_hints(model)
-    model = channels_last(subgraph(model, list(names)), set(names) & set(BLOCK_SCORES))
-    edited = onnx.ModelProto()
-    edited.CopyFrom(model)
-    return names, {"as exported": model, "blocked layout": blocked_layout(edited)}
+    return names, {"as exported": backend.graph(names, layout=False), "blocked layout": backend.graph(names)}
 
 
 def session(model, threads, optimized):

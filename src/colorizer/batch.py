@@ -23,7 +23,8 @@ from .video import VIDEO_EXTS, VideoOptions, is_video_path
 
 EXISTING = ("fail", "skip", "overwrite")  # what to do when an output already exists
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # output formats: extension -> image format
-FORMAT_OF = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tif", ".tiff": "tif"}  # a named output's
+# an output file named by the user (colorize -o FILE): its extension -> its format
+FORMAT_OF = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tif", ".tiff": "tif"}
 DEPTH16 = ("png", "tif")  # the formats written at 16 bits per channel with depth=16
 
 

@@ -103,10 +103,10 @@ class OrtBackend(Backend):
             return found
         ort = require_onnxruntime()
         options = session_options(self.threads, self.spinning)
-        rows, model = frozenset(), self._edited(*key)
+        rows, model = frozenset(), self.graph(*key)
         if model is not None:
             rows = frozenset(key[0]) & set(BLOCK_SCORES)
-            source = blocked_layout(channels_last(model, rows)).SerializeToString()
+            source = model.SerializeToString()
         elif key == self._whole:
             source = self.path
         else:  # the whole graph, fed zeros for no hints
@@ -115,19 +115,25 @@ class OrtBackend(Backend):
         with self._lock:  # two threads may both have made it: one is kept
             return self._sessions.setdefault(key, (made, tuple(i.name for i in made.get_inputs()), rows))
 
-    def _edited(self, names, hinted):
-        """The graph of just `names`, without the hints input unless `hinted` (onnx.ModelProto),
-        or None when it cannot be made here (no onnx package, or no file)."""
+    def graph(self, names, hinted=False, layout=True):
+        """The graph (onnx.ModelProto) the session for `names` runs: cut down to them, without
+        the hints input unless `hinted`, its block scores channels-last, and with `layout` in
+        the blocked layout (blocked_layout; benchmarks/ort_layout.py compares both). None when
+        it cannot be made here (no onnx package, or no file)."""
         try:
             import onnx
         except ImportError:
             return None
         if not self.path:
             return None
+        names = frozenset(names)
         model = onnx.load(self.path)
         if self.takes_hints and not hinted:
             without_hints(model)
-        return model if names == frozenset(self.outputs) else subgraph(model, [n for n in self.outputs if n in names])
+        if names != frozenset(self.outputs):
+            model = subgraph(model, [n for n in self.outputs if n in names])
+        channels_last(model, names & set(BLOCK_SCORES))
+        return blocked_layout(model) if layout else model
 
     def session_for(self, names, hinted=None):
         """The session that computes just `names`, for calls with hints (`hinted`; default:

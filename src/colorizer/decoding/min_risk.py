@@ -123,17 +123,19 @@ class MinRisk(Decoder):
     def temperature(cls, vibrance):
         return max(0.05, 1.0 - cls.SLOPE * float(vibrance))
 
+    def _block_scores(self, available):
+        """The first of BLOCK_SCORES among `available` that this decoder reads (not the fast
+        head's with fast_head off), or None."""
+        return next((n for n in BLOCK_SCORES if n in available and (self.fast_head or n != FAST_LOGITS)), None)
+
     def reads(self, available):
-        if self.pool == 2:
-            for name in BLOCK_SCORES:
-                if name in available and (self.fast_head or name != FAST_LOGITS):
-                    return (name,)
-        return ("logits",)
+        block_scores = self._block_scores(available) if self.pool == 2 else None
+        return (block_scores,) if block_scores else ("logits",)
 
     def __call__(self, outputs, vibrance, consume=False):
         T = self.temperature(vibrance)
         pool = self.pool
-        block_scores = next((n for n in BLOCK_SCORES if n in outputs and (self.fast_head or n != FAST_LOGITS)), None)
+        block_scores = self._block_scores(outputs)
         if block_scores and pool == 2 and "logits" not in outputs:
             x = outputs[block_scores].float()  # the blocks' mean scores, from the network
             return self._decode(x, T, 2 * x.shape[-2], 2 * x.shape[-1], pool)
